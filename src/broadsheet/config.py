@@ -1,0 +1,30 @@
+"""Settings in one object, read from the environment (prefix ``BROADSHEET_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BROADSHEET_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'broadsheet.db'}",
+        description="SQLAlchemy URL of the store (default: ./broadsheet.db).",
+    )
+    site_name: str = "Broadsheet"
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    arxiv_api_delay: float = Field(3.0, description="Seconds between arXiv API requests.")
+    arxiv_api_page_size: int = 100
+    arxiv_api_retries: int = 5
+    arxiv_api_timeout: float = 30.0
+    import_batch_size: int = 5000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

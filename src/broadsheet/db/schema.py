@@ -1,0 +1,137 @@
+"""The store's tables, in SQLAlchemy Core so that SQLite and PostgreSQL share one definition."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("full_name", Text),
+    Column("created_at", DateTime, nullable=False),
+)
+
+papers = Table(
+    "papers",
+    metadata,
+    # arXiv id without version (``2401.01234``, ``hep-th/9901001``); other corpora use ``name:id``.
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer),
+    Column("title", Text, nullable=False),
+    Column("title_raw", Text, nullable=False),
+    Column("abstract", Text, nullable=False),
+    Column("abstract_raw", Text, nullable=False),
+    Column("authors", JSON, nullable=False),  # names in order, for display without a join
+    Column("primary_category", String(64)),
+    Column("categories", Text, nullable=False, default=""),  # space separated, primary first
+    Column("organisation_id", Integer, ForeignKey("organisations.id")),
+    Column("published_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("comment", Text),
+    Column("doi", Text),
+    Column("journal_ref", Text),
+    Column("report_no", Text),
+    Column("license", Text),
+    Column("links", JSON, nullable=False),  # e.g. {"code": "https://github.com/..."}
+    Column("upvotes", Integer, nullable=False, default=0),  # imported count from the source
+    Column("source", String(32), nullable=False),
+    Column("record_hash", String(32), nullable=False),  # over every stored field: detects change
+    Column("created_at", DateTime, nullable=False),
+    Column("modified_at", DateTime, nullable=False),
+    Index("ix_papers_published_at", "published_at"),
+    Index("ix_papers_primary_category", "primary_category"),
+    Index(  # most papers have no organisation: index only those that do
+        "ix_papers_organisation_id",
+        "organisation_id",
+        sqlite_where=text("organisation_id IS NOT NULL"),
+        postgresql_where=text("organisation_id IS NOT NULL"),
+    ),
+)
+
+authors = Table(
+    "authors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+)
+
+paper_authors = Table(
+    "paper_authors",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("author_id", Integer, ForeignKey("authors.id"), nullable=False),
+    Index("ix_paper_authors_author_id", "author_id"),
+    sqlite_with_rowid=False,  # clustered on the key: one B-tree fewer to write per row
+)
+
+paper_categories = Table(
+    "paper_categories",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Index("ix_paper_categories_category", "category"),
+    sqlite_with_rowid=False,
+)
+
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("source", String(64), nullable=False),  # "daily_papers", "harvest:cs.LG", "submission"
+    Column("submitted_by", Text),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("paper_id", "day", name="uq_feed_entries_paper_day"),
+    Index("ix_feed_entries_day", "day"),
+)
+
+import_runs = Table(
+    "import_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("file_size", BigInteger, nullable=False),
+    Column("file_mtime_ns", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # running, done, failed
+    Column("resume_offset", BigInteger, nullable=False, default=0),  # byte offset or record index
+    Column("resume_line", BigInteger, nullable=False, default=0),  # records consumed so far
+    Column("read", Integer, nullable=False, default=0),
+    Column("added", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("errors", Integer, nullable=False, default=0),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Index("ix_import_runs_path", "path"),
+)

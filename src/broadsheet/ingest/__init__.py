@@ -1,0 +1,1 @@
+"""Running an import: batching, transactions, checkpoints for resume, and the summary."""

@@ -1,0 +1,1 @@
+"""The Paper record, id and text normalisation, and the paper repository."""

@@ -1,0 +1,446 @@
+"""Writing papers to the store (batched, idempotent upserts) and reading them back."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from broadsheet.db.bulk import bulk_insert
+from broadsheet.db.schema import (
+    authors,
+    feed_entries,
+    organisations,
+    paper_authors,
+    paper_categories,
+    papers,
+)
+from broadsheet.papers.record import Paper
+from broadsheet.papers.text import clean_author_name, clean_text
+
+# Fields a newer version of a paper replaces (an older version never does).
+VERSIONED_FIELDS = (
+    "title",
+    "title_raw",
+    "abstract",
+    "abstract_raw",
+    "authors",
+    "primary_category",
+    "categories",
+    "published_at",
+    "updated_at",
+    "comment",
+    "doi",
+    "journal_ref",
+    "report_no",
+    "license",
+)
+HASHED_FIELDS = (*VERSIONED_FIELDS, "version", "organisation_slug", "links", "upvotes")
+_CHUNK = 500
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: UpsertCounts) -> UpsertCounts:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def insert_ignoring_conflicts(connection: Connection, table, index_elements: Sequence[str]):
+    """An INSERT that skips rows whose key exists, for SQLite and PostgreSQL alike."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def prepare_row(paper: Paper) -> dict[str, Any]:
+    """The store row for ``paper`` before merging: cleaned text, names and categories."""
+    names = [n for n in (clean_author_name(a) for a in paper.authors) if n]
+    return {
+        "id": paper.id,
+        "version": paper.version,
+        "title": clean_text(paper.title_raw),
+        "title_raw": paper.title_raw,
+        "abstract": clean_text(paper.abstract_raw),
+        "abstract_raw": paper.abstract_raw,
+        "authors": names,
+        "primary_category": paper.categories[0] if paper.categories else None,
+        "categories": " ".join(paper.categories),
+        "published_at": paper.published_at,
+        "updated_at": paper.updated_at,
+        "comment": paper.comment,
+        "doi": paper.doi,
+        "journal_ref": paper.journal_ref,
+        "report_no": paper.report_no,
+        "license": paper.license,
+        "links": dict(paper.links),
+        "upvotes": paper.upvotes,
+        "organisation_slug": paper.organisation.slug if paper.organisation else None,
+        "source": paper.source,
+        "fresh_hash": None,
+    }
+
+
+def prepare_fresh_row(paper: Paper) -> dict[str, Any]:
+    """``prepare_row`` plus the record hash it gets if the paper is new to the store."""
+    row = prepare_row(paper)
+    row["fresh_hash"] = record_hash(merge_rows(None, row))
+    return row
+
+
+ROW_KEYS: tuple[str, ...] = (
+    "id",
+    "version",
+    "title",
+    "title_raw",
+    "abstract",
+    "abstract_raw",
+    "authors",
+    "primary_category",
+    "categories",
+    "published_at",
+    "updated_at",
+    "comment",
+    "doi",
+    "journal_ref",
+    "report_no",
+    "license",
+    "links",
+    "upvotes",
+    "organisation_slug",
+    "source",
+    "fresh_hash",
+)
+
+
+def merge_rows(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
+    """The row to store when ``incoming`` meets ``existing``.
+
+    A present incoming value replaces the stored one, except that an older version never
+    replaces the metadata of a newer one; links are combined; the first source is kept.
+    """
+    if existing is None:
+        merged = dict(incoming)
+        merged["upvotes"] = incoming["upvotes"] or 0
+        return merged
+    merged = dict(existing)
+    older = (
+        incoming["version"] is not None
+        and existing["version"] is not None
+        and incoming["version"] < existing["version"]
+    )
+    if not older:
+        for name in VERSIONED_FIELDS:
+            if _present(incoming[name]):
+                merged[name] = incoming[name]
+    if incoming["version"] is not None:
+        merged["version"] = max(incoming["version"], existing["version"] or 0)
+    if incoming["upvotes"] is not None:
+        merged["upvotes"] = incoming["upvotes"]
+    if incoming["organisation_slug"]:
+        merged["organisation_slug"] = incoming["organisation_slug"]
+    merged["links"] = {**(existing["links"] or {}), **incoming["links"]}
+    return merged
+
+
+def record_hash(row: dict[str, Any]) -> str:
+    payload = orjson.dumps([row[name] for name in HASHED_FIELDS], default=str)
+    return hashlib.md5(payload, usedforsecurity=False).hexdigest()
+
+
+def _existing_rows(connection: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    columns = [
+        papers.c[name]
+        for name in (
+            *VERSIONED_FIELDS,
+            "id",
+            "version",
+            "links",
+            "upvotes",
+            "source",
+            "record_hash",
+        )
+    ]
+    for chunk in _chunks(ids):
+        query = (
+            select(*columns, organisations.c.slug.label("organisation_slug"))
+            .select_from(papers.outerjoin(organisations))
+            .where(papers.c.id.in_(chunk))
+        )
+        for row in connection.execute(query).mappings():
+            found[row["id"]] = dict(row)
+    return found
+
+
+def _organisation_ids(connection: Connection, batch: Sequence[Paper]) -> dict[str, int]:
+    wanted = {p.organisation.slug: p.organisation for p in batch if p.organisation}
+    if not wanted:
+        return {}
+    now = _now()
+    connection.execute(
+        insert_ignoring_conflicts(connection, organisations, ["slug"]),
+        [
+            {"slug": o.slug, "name": o.name, "full_name": o.full_name, "created_at": now}
+            for o in wanted.values()
+        ],
+    )
+    rows = connection.execute(
+        select(organisations.c.slug, organisations.c.id).where(organisations.c.slug.in_(wanted))
+    )
+    return dict(rows.all())
+
+
+class AuthorIdCache:
+    """Author ids of one import run, so that known names skip the database.
+
+    Ids found in a transaction are staged and become known only once it commits (``commit``),
+    so a rolled-back batch never leaves an id behind. Bounded, so memory stays flat.
+    """
+
+    def __init__(self, limit: int = 200_000):
+        self.limit = limit
+        self._known: dict[str, int] = {}
+        self._staged: dict[str, int] = {}
+
+    def lookup(self, names: set[str]) -> tuple[dict[str, int], set[str]]:
+        found = {n: i for n in names if (i := self._known.get(n)) is not None}
+        return found, names - found.keys()
+
+    def stage(self, ids: dict[str, int]) -> None:
+        self._staged.update(ids)
+
+    def commit(self) -> None:
+        if len(self._known) + len(self._staged) > self.limit:
+            self._known.clear()
+        self._known.update(self._staged)
+        self._staged.clear()
+
+    def discard(self) -> None:
+        self._staged.clear()
+
+
+def _author_ids(
+    connection: Connection, names: set[str], cache: AuthorIdCache | None
+) -> dict[str, int]:
+    ids, missing = cache.lookup(names) if cache else ({}, names)
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(missing)):
+        bulk_insert(connection, authors, [{"name": n} for n in chunk], ignore_conflicts_on=["name"])
+        found.update(
+            connection.execute(
+                select(authors.c.name, authors.c.id).where(authors.c.name.in_(chunk))
+            ).all()
+        )
+    if cache:
+        cache.stage(found)
+    ids.update(found)
+    return ids
+
+
+def _replace_links(
+    connection: Connection,
+    rows: Sequence[dict[str, Any]],
+    replacing: bool,
+    cache: AuthorIdCache | None,
+) -> None:
+    """Rewrite paper_authors and paper_categories for ``rows``."""
+    if not rows:
+        return
+    ids = [r["id"] for r in rows]
+    if replacing:
+        for chunk in _chunks(ids):
+            connection.execute(paper_authors.delete().where(paper_authors.c.paper_id.in_(chunk)))
+            connection.execute(
+                paper_categories.delete().where(paper_categories.c.paper_id.in_(chunk))
+            )
+    author_ids = _author_ids(connection, {n for r in rows for n in r["authors"]}, cache)
+    author_links = [
+        {"paper_id": r["id"], "position": i, "author_id": author_ids[name]}
+        for r in rows
+        for i, name in enumerate(r["authors"])
+    ]
+    bulk_insert(connection, paper_authors, author_links)
+    category_links = [
+        {"paper_id": r["id"], "category": c}
+        for r in rows
+        for c in dict.fromkeys(r["categories"].split())
+    ]
+    bulk_insert(connection, paper_categories, category_links)
+
+
+def upsert_papers(
+    connection: Connection, batch: Sequence[Paper], author_cache: AuthorIdCache | None = None
+) -> UpsertCounts:
+    """Store ``batch`` in the caller's transaction; returns how many were added/updated/unchanged.
+
+    Re-running the same batch changes nothing. Feed placements are added once per paper and day.
+    With ``author_cache``, the caller must ``commit`` or ``discard`` it with the transaction.
+    """
+    counts = UpsertCounts()
+    if not batch:
+        return counts
+    incoming: dict[str, dict[str, Any]] = {}
+    previous_in_batch: dict[str, int] = {}  # how many records of each id this batch holds
+    for paper in batch:  # later records of the same id merge onto earlier ones
+        row = paper.prepared or prepare_row(paper)
+        previous = incoming.get(paper.id)
+        incoming[paper.id] = row if previous is None else merge_rows(previous, row)
+        previous_in_batch[paper.id] = previous_in_batch.get(paper.id, 0) + 1
+    existing = _existing_rows(connection, list(incoming))
+    org_ids = _organisation_ids(connection, batch)
+    now = _now()
+    to_insert: list[dict[str, Any]] = []
+    to_update: list[dict[str, Any]] = []
+    for paper_id, row in incoming.items():
+        before = existing.get(paper_id)
+        merged = merge_rows(before, row)
+        fresh_hash = merged.pop("fresh_hash", None)
+        if before is None and fresh_hash and previous_in_batch.get(paper_id, 1) == 1:
+            merged["record_hash"] = fresh_hash
+        else:
+            merged["record_hash"] = record_hash(merged)
+        if before is not None and merged["record_hash"] == before["record_hash"]:
+            counts.unchanged += 1
+            continue
+        merged["organisation_id"] = org_ids.get(merged.pop("organisation_slug") or "")
+        merged["modified_at"] = now
+        if before is None:
+            merged["created_at"] = now
+            to_insert.append(merged)
+        else:
+            to_update.append(merged)
+    bulk_insert(connection, papers, to_insert)
+    counts.added = len(to_insert)
+    if to_update:
+        columns = (
+            *VERSIONED_FIELDS,
+            "version",
+            "links",
+            "upvotes",
+            "organisation_id",
+            "record_hash",
+            "modified_at",
+        )
+        statement = (
+            papers.update()
+            .where(papers.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        connection.execute(
+            statement, [{"_id": r["id"], **{name: r[name] for name in columns}} for r in to_update]
+        )
+        counts.updated = len(to_update)
+    _replace_links(connection, to_insert, replacing=False, cache=author_cache)
+    _replace_links(connection, to_update, replacing=True, cache=author_cache)
+    placements = [
+        {
+            "paper_id": p.id,
+            "day": p.feed.day,
+            "source": p.feed.source,
+            "submitted_by": p.feed.submitted_by,
+            "created_at": now,
+        }
+        for p in batch
+        if p.feed is not None
+    ]
+    bulk_insert(connection, feed_entries, placements, ignore_conflicts_on=["paper_id", "day"])
+    return counts
+
+
+def get_paper(connection: Connection, paper_id: str) -> dict[str, Any] | None:
+    query = (
+        select(
+            papers,
+            organisations.c.slug.label("organisation_slug"),
+            organisations.c.name.label("organisation_name"),
+            organisations.c.full_name.label("organisation_full_name"),
+        )
+        .select_from(papers.outerjoin(organisations))
+        .where(papers.c.id == paper_id)
+    )
+    row = connection.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def list_recent_papers(connection: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    query = (
+        select(
+            papers.c.id,
+            papers.c.title,
+            papers.c.abstract,
+            papers.c.authors,
+            papers.c.published_at,
+            papers.c.upvotes,
+            papers.c.primary_category,
+        )
+        .order_by(papers.c.published_at.desc().nulls_last(), papers.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in connection.execute(query).mappings()]
+
+
+@dataclass(slots=True)
+class StoreStats:
+    papers: int
+    authors: int
+    organisations: int
+    feed_entries: int
+    feed_days: int
+    first_published: datetime | None
+    last_published: datetime | None
+    top_categories: list[tuple[str, int]]
+    sources: list[tuple[str, int]]
+
+
+def store_stats(connection: Connection) -> StoreStats:
+    def scalar(query) -> Any:
+        return connection.execute(query).scalar_one()
+
+    first, last = connection.execute(
+        select(func.min(papers.c.published_at), func.max(papers.c.published_at))
+    ).one()
+    top_categories = connection.execute(
+        select(paper_categories.c.category, func.count().label("n"))
+        .group_by(paper_categories.c.category)
+        .order_by(func.count().desc())
+        .limit(10)
+    ).all()
+    sources = connection.execute(
+        select(papers.c.source, func.count()).group_by(papers.c.source).order_by(papers.c.source)
+    ).all()
+    return StoreStats(
+        papers=scalar(select(func.count()).select_from(papers)),
+        authors=scalar(select(func.count()).select_from(authors)),
+        organisations=scalar(select(func.count()).select_from(organisations)),
+        feed_entries=scalar(select(func.count()).select_from(feed_entries)),
+        feed_days=scalar(select(func.count(func.distinct(feed_entries.c.day)))),
+        first_published=first,
+        last_published=last,
+        top_categories=list(top_categories),
+        sources=list(sources),
+    )

@@ -1,0 +1,1 @@
+"""One module per input format; each turns a file or response into Paper records."""

@@ -1,0 +1,43 @@
+"""Which importer reads a file: by its first record, or as the user says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+
+from broadsheet.sources import arxiv_snapshot, beir, daily_papers
+from broadsheet.sources.base import open_binary
+
+FORMATS: dict[str, ModuleType] = {m.FORMAT: m for m in (daily_papers, arxiv_snapshot, beir)}
+
+
+class UnknownFormat(ValueError):
+    pass
+
+
+def detect_format(path: Path) -> str:
+    with open_binary(path) as handle:
+        for line in handle:
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if stripped.startswith(b"["):
+                return daily_papers.FORMAT
+            try:
+                first = orjson.loads(stripped)
+            except orjson.JSONDecodeError:
+                break
+            if isinstance(first, dict):
+                if "paper" in first:
+                    return daily_papers.FORMAT
+                if "_id" in first:
+                    return beir.FORMAT
+                if "id" in first and ("abstract" in first or "versions" in first):
+                    return arxiv_snapshot.FORMAT
+            break
+    raise UnknownFormat(
+        f"{path}: cannot tell the format from its first record; pass --format "
+        f"({', '.join(FORMATS)})"
+    )

@@ -1,0 +1,62 @@
+"""Shared fixtures: a migrated SQLite store in a temporary file, the shared data, the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from broadsheet.config import get_settings
+from broadsheet.db.engine import make_engine, migrate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def daily_papers_file() -> Path:
+    path = SHARED_DATA / "hf-daily-papers" / "daily_papers.json"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (it sits beside the repository in CI)")
+    return path
+
+
+@pytest.fixture
+def scifact_dir() -> Path:
+    path = SHARED_DATA / "scifact"
+    if not (path / "corpus.jsonl").exists():
+        pytest.skip(
+            f"shared SciFact data not found at {path} (it sits beside the repository in CI)"
+        )
+    return path
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """A CLI runner whose commands use this test's store."""
+    monkeypatch.setenv("BROADSHEET_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Engine, inspect, select
+
+from broadsheet.db.bulk import bulk_insert
+from broadsheet.db.engine import make_engine, migrate
+from broadsheet.db.schema import feed_entries, metadata, organisations, papers
+
+
+def test_migration_creates_every_table(store: Engine) -> None:
+    tables = set(inspect(store).get_table_names())
+    assert set(metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+def test_migration_is_repeatable_and_schema_matches_models(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    migrate(engine)
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        assert {c["name"] for c in inspector.get_columns(table.name)} == set(table.c.keys())
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: Engine) -> None:
+    with store.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_bulk_insert_converts_types_and_ignores_conflicts(store: Engine) -> None:
+    now = datetime(2024, 1, 2, 3, 4, 5)
+    row = {
+        "id": "2401.00001",
+        "version": 1,
+        "title": "T",
+        "title_raw": "T",
+        "abstract": "A",
+        "abstract_raw": "A",
+        "authors": ["Ada"],
+        "primary_category": None,
+        "categories": "",
+        "organisation_id": None,
+        "published_at": now,
+        "updated_at": None,
+        "comment": None,
+        "doi": None,
+        "journal_ref": None,
+        "report_no": None,
+        "license": None,
+        "links": {"code": "x"},
+        "upvotes": 0,
+        "source": "t",
+        "record_hash": "h",
+        "created_at": now,
+        "modified_at": now,
+    }
+    with store.begin() as connection:
+        bulk_insert(connection, papers, [row])
+        entry = {
+            "paper_id": "2401.00001",
+            "day": date(2024, 1, 2),
+            "source": "s",
+            "submitted_by": None,
+            "created_at": now,
+        }
+        bulk_insert(
+            connection, feed_entries, [entry, entry], ignore_conflicts_on=["paper_id", "day"]
+        )
+        bulk_insert(connection, organisations, [])
+    with store.connect() as connection:
+        stored = connection.execute(select(papers)).mappings().one()
+        assert connection.execute(select(feed_entries.c.day)).scalars().all() == [date(2024, 1, 2)]
+    assert stored["authors"] == ["Ada"]
+    assert stored["links"] == {"code": "x"}
+    assert stored["published_at"] == now

@@ -1,0 +1,167 @@
+"""Whole imports: idempotence, --on-error, prefetch, resume after a kill, the shared data."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from broadsheet.db.schema import feed_entries, import_runs, papers
+from broadsheet.ingest.runner import ImportAborted, OnError, import_file
+from broadsheet.papers.repository import get_paper
+from helpers import run_env
+from snapshot_gen import write_snapshot
+
+
+def paper_count(store: Engine) -> int:
+    with store.connect() as connection:
+        return connection.execute(select(func.count()).select_from(papers)).scalar_one()
+
+
+def test_import_twice_changes_nothing(store: Engine, fixtures: Path) -> None:
+    path = fixtures / "arxiv_snapshot" / "good.jsonl"
+    first = import_file(store, path)
+    assert (first.read, first.added, first.updated, first.errors) == (3, 3, 0, 0)
+    second = import_file(store, path)
+    assert (second.read, second.added, second.updated, second.unchanged) == (3, 0, 0, 3)
+    assert paper_count(store) == 3
+
+
+def test_newer_version_in_a_later_file_updates(store: Engine, fixtures: Path) -> None:
+    import_file(store, fixtures / "arxiv_snapshot" / "good.jsonl")
+    summary = import_file(store, fixtures / "arxiv_snapshot" / "newer_version.jsonl")
+    assert summary.updated == 1
+    with store.connect() as connection:
+        paper = get_paper(connection, "2401.01234")
+    assert (paper["title"], paper["version"]) == ("Modern paper, revised", 2)
+
+
+def test_on_error_skip_stores_the_good_records(store: Engine, fixtures: Path) -> None:
+    summary = import_file(
+        store, fixtures / "arxiv_snapshot" / "malformed.jsonl", on_error=OnError.skip
+    )
+    assert (summary.read, summary.added, summary.errors, summary.skipped) == (7, 2, 5, 5)
+    assert any(":3: field 'id'" in message for message in summary.error_messages)
+    assert paper_count(store) == 2
+
+
+def test_on_error_abort_stops_at_the_bad_record(store: Engine, fixtures: Path) -> None:
+    path = fixtures / "arxiv_snapshot" / "malformed.jsonl"
+    with pytest.raises(ImportAborted) as caught:
+        import_file(store, path, on_error=OnError.abort, batch_size=1)
+    assert caught.value.error.line == 2
+    assert str(caught.value).startswith(f"{path}:2: not valid JSON")
+    assert paper_count(store) == 1  # the batch before the bad line is stored, nothing after
+
+
+def test_prefetch_gives_the_same_store(tmp_path: Path, fixtures: Path) -> None:
+    from broadsheet.db.engine import make_engine, migrate
+
+    snapshot = write_snapshot(tmp_path / "snap.jsonl", 1500)
+    results = []
+    for prefetch in (False, True):
+        engine = make_engine(f"sqlite:///{tmp_path / f'p{prefetch}.db'}")
+        migrate(engine)
+        summary = import_file(engine, snapshot, prefetch=prefetch, batch_size=400)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    papers.c.id,
+                    papers.c.title,
+                    papers.c.abstract,
+                    papers.c.authors,
+                    papers.c.record_hash,
+                ).order_by(papers.c.id)
+            ).all()
+        results.append((summary.added, rows))
+        engine.dispose()
+    assert results[0][0] == results[1][0] == 1500
+    assert results[0][1] == results[1][1]
+
+
+def test_killed_import_resumes_without_duplicates(
+    tmp_path: Path, database_url: str, store: Engine
+) -> None:
+    snapshot = write_snapshot(tmp_path / "snap.jsonl", 30000)
+    command = [
+        sys.executable,
+        "-m",
+        "broadsheet.cli",
+        "import",
+        str(snapshot),
+        "--batch-size",
+        "1000",
+    ]
+    child = subprocess.Popen(
+        command, env=run_env(database_url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    checkpoint = 0
+    while time.monotonic() < deadline and child.poll() is None:
+        with store.connect() as connection:
+            checkpoint = (
+                connection.execute(select(func.max(import_runs.c.resume_line))).scalar() or 0
+            )
+        if checkpoint >= 3000:
+            break
+        time.sleep(0.05)
+    assert child.poll() is None, "the import finished before it could be interrupted"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    stored_before = paper_count(store)
+    assert 3000 <= stored_before < 30000
+
+    done = subprocess.run(
+        command, env=run_env(database_url), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "resumed after record" in done.stderr
+    assert paper_count(store) == 30000
+    with store.connect() as connection:
+        run = (
+            connection.execute(select(import_runs).order_by(import_runs.c.id.desc()))
+            .mappings()
+            .first()
+        )
+    assert run["status"] == "done"
+    assert run["read"] == 30000  # every line counted once across both runs
+    assert run["added"] == 30000
+
+
+def test_changed_file_is_read_from_the_start(store: Engine, tmp_path: Path, fixtures: Path) -> None:
+    path = tmp_path / "snap.jsonl"
+    path.write_bytes((fixtures / "arxiv_snapshot" / "malformed.jsonl").read_bytes())
+    with pytest.raises(ImportAborted):
+        import_file(store, path, batch_size=1)
+    good = (fixtures / "arxiv_snapshot" / "good.jsonl").read_bytes()
+    path.write_bytes(good)
+    summary = import_file(store, path)
+    assert summary.resumed_from_line is None
+    assert summary.read == 3
+
+
+def test_shared_daily_papers_import_completely(store: Engine, daily_papers_file: Path) -> None:
+    first = import_file(store, daily_papers_file)
+    assert (first.read, first.added, first.errors) == (753, 753, 0)
+    second = import_file(store, daily_papers_file)
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 753)
+    with store.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(papers)).scalar_one() == 753
+        upvotes = connection.execute(
+            select(func.sum(papers.c.upvotes), func.min(papers.c.upvotes))
+        ).one()
+        days = connection.execute(
+            select(func.count(func.distinct(feed_entries.c.day)))
+        ).scalar_one()
+        zero_bubble = get_paper(connection, "2401.10241")
+    assert upvotes[1] >= 1  # every entry has upvotes
+    assert upvotes[0] > 753
+    assert days == 95
+    assert zero_bubble["title"] == "Zero Bubble Pipeline Parallelism"
+    assert zero_bubble["upvotes"] == 19
+    assert len(zero_bubble["authors"]) == 4

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from broadsheet.sources.detect import UnknownFormat, detect_format
+
+
+@pytest.mark.parametrize(
+    ("relative", "expected"),
+    [
+        ("daily_papers/good.json", "daily-papers"),
+        ("daily_papers/entries.jsonl", "daily-papers"),
+        ("arxiv_snapshot/good.jsonl", "arxiv-snapshot"),
+        ("beir/minicorpus/corpus.jsonl", "beir"),
+    ],
+)
+def test_detects_each_format(fixtures: Path, relative: str, expected: str) -> None:
+    assert detect_format(fixtures / relative) == expected
+
+
+def test_unknown_format_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "mystery.jsonl"
+    path.write_text('{"hello": "world"}\n')
+    with pytest.raises(UnknownFormat, match=r"mystery\.jsonl"):
+        detect_format(path)
