@@ -18,6 +18,8 @@ from broadsheet.papers.record import FeedPlacement, Organisation, Paper
 from broadsheet.papers.repository import ROW_KEYS, prepare_fresh_row
 from broadsheet.sources.base import Parsed
 
+# spawn, not fork: the parent holds database connections and a progress thread
+_START_METHOD = "spawn"
 CHUNK = 500
 DEPTH = 8  # chunks in flight: CHUNK * DEPTH records at most
 
@@ -84,7 +86,7 @@ def read_in_subprocess(
     read: partial, position: Callable[[int], None] | None = None
 ) -> Iterator[Parsed]:
     """Yield what ``read(position=...)`` yields, computed in a child process."""
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(_START_METHOD)
     out = context.Queue(maxsize=DEPTH)
     process = context.Process(target=_produce, args=(read, out), daemon=True)
     process.start()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install Broadsheet into ./.venv. With --dev, also the test tools and the browser for tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+if [ "$dev" = 1 ]; then
+    .venv/bin/pip install -q -e '.[dev]'
+else
+    .venv/bin/pip install -q -e .
+fi
