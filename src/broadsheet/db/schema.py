@@ -41,8 +41,10 @@ organisations = Table(
 papers = Table(
     "papers",
     metadata,
+    # A stable integer key (SQLite's rowid alias, so VACUUM keeps it): search indexes use it.
+    Column("seq", Integer, primary_key=True),
     # arXiv id without version (``2401.01234``, ``hep-th/9901001``); other corpora use ``name:id``.
-    Column("id", String(64), primary_key=True),
+    Column("id", String(64), nullable=False, unique=True),
     Column("version", Integer),
     Column("title", Text, nullable=False),
     Column("title_raw", Text, nullable=False),

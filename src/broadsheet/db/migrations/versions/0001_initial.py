@@ -27,6 +27,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "papers",
+        sa.Column("seq", sa.Integer, primary_key=True),
         sa.Column("id", sa.String(64), nullable=False),
         sa.Column("version", sa.Integer),
         sa.Column("title", sa.Text, nullable=False),
@@ -50,7 +51,8 @@ def upgrade() -> None:
         sa.Column("record_hash", sa.String(32), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("modified_at", sa.DateTime, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_papers"),
+        sa.PrimaryKeyConstraint("seq", name="pk_papers"),
+        sa.UniqueConstraint("id", name="uq_papers_id"),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
             ["organisations.id"],
