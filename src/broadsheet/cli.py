@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -31,8 +32,10 @@ app = typer.Typer(
 )
 harvest_app = typer.Typer(help="Harvest new papers from live sources.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
 app.add_typer(harvest_app, name="harvest")
 app.add_typer(db_app, name="db")
+app.add_typer(eval_app, name="eval")
 console = Console(stderr=True)
 
 
@@ -211,6 +214,225 @@ def stats() -> None:
         ("top categories", ", ".join(f"{c} {n:,}" for c, n in s.top_categories) or "-"),
     ]
     Console().print(_summary_table("Broadsheet store", rows))
+
+
+def _embedding_progress(description: str) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def index(
+    model: Annotated[
+        str | None, typer.Option(help="Embedding model (default from settings).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per model batch.")] = 64,
+) -> None:
+    """Embed every paper that lacks a vector for the model (or whose text changed)."""
+    from broadsheet.search.embed import EmbedderUnavailable, load_embedder
+    from broadsheet.search.indexing import count_pending, index_papers
+
+    engine = _store()
+    name = model or get_settings().embedding_model
+    try:
+        embedder = load_embedder(name)
+    except EmbedderUnavailable as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from exc
+    pending = count_pending(engine, embedder.name)
+    with _embedding_progress("embedding") as progress:
+        task = progress.add_task(f"embedding ({embedder.name})", total=pending)
+        summary = index_papers(
+            engine,
+            embedder,
+            batch_size=batch_size,
+            progress=lambda n: progress.advance(task, n),
+        )
+    console.print(
+        _summary_table(
+            f"Indexed with {summary.model}",
+            [
+                ("embedded now", summary.embedded),
+                ("papers in store", summary.total),
+                ("seconds", f"{summary.seconds:.1f}"),
+                ("papers/s", f"{summary.papers_per_second:.1f}"),
+            ],
+        )
+    )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Published on or after.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Published on or before.")
+    ] = None,
+    category: Annotated[
+        str | None, typer.Option(help="arXiv category or archive (cs.LG, cs).")
+    ] = None,
+    organisation: Annotated[str | None, typer.Option(help="Organisation short name.")] = None,
+    min_upvotes: Annotated[
+        int | None, typer.Option(min=0, help="At least this many upvotes.")
+    ] = None,
+    sort: Annotated[str, typer.Option(help="relevance, date or upvotes.")] = "relevance",
+    mode: Annotated[str, typer.Option(help="hybrid, lexical or dense.")] = "hybrid",
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Results per page.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Results to skip.")] = 0,
+    no_cutoff: Annotated[
+        bool, typer.Option("--no-cutoff", help="Keep results below the relevance cut-off.")
+    ] = False,
+) -> None:
+    """Search every paper by meaning and keywords."""
+    import orjson
+
+    from broadsheet.papers.present import paper_json
+    from broadsheet.search.filters import SearchFilters
+    from broadsheet.search.hybrid import Mode, SearchRequest, Sort, search_papers
+
+    try:
+        request = SearchRequest(
+            query=query,
+            filters=SearchFilters(
+                since=since.date() if since else None,
+                until=until.date() if until else None,
+                category=category,
+                organisation=organisation,
+                min_upvotes=min_upvotes,
+            ),
+            sort=Sort(sort),
+            mode=Mode(mode),
+            limit=limit,
+            offset=offset,
+            cutoff=not no_cutoff,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    results = search_papers(_store(), request, model=get_settings().embedding_model)
+    if as_json:
+        payload = {
+            "query": results.query,
+            "mode": results.mode,
+            "total": results.total,
+            "notice": results.notice,
+            "results": [
+                {
+                    **paper_json(h.paper),
+                    "score": round(h.score, 4),
+                    "lexical": h.lexical,
+                    "dense": h.dense,
+                }
+                for h in results.hits
+            ],
+        }
+        typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        return
+    if results.notice:
+        console.print(f"[yellow]{results.notice}[/yellow]")
+    out = Console()
+    out.print(f"{results.total} results ({results.mode})", style="bold")
+    for rank, hit in enumerate(results.hits, start=offset + 1):
+        paper = hit.paper
+        when = paper["published_at"].strftime("%Y-%m-%d") if paper["published_at"] else "-"
+        out.print(f"{rank:>3}. [bold]{paper['title']}[/bold]", highlight=False)
+        out.print(
+            f"     {paper['id']} · {when} · ▲ {paper['upvotes']} · score {hit.score:.3f}",
+            style="dim",
+            highlight=False,
+        )
+
+
+@app.command()
+def similar(
+    paper_id: Annotated[str, typer.Argument(help="arXiv id (any spelling) or stored id.")],
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Papers closest in meaning to a paper."""
+    import orjson
+
+    from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
+    from broadsheet.papers.present import paper_json
+    from broadsheet.search.similar import UnknownPaper, similar_papers
+
+    with contextlib.suppress(InvalidArxivId):  # else a stored non-arXiv id (scifact:4983)
+        paper_id = parse_arxiv_id(paper_id).id
+    try:
+        found = similar_papers(_store(), paper_id, limit, get_settings().embedding_model)
+    except UnknownPaper as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        payload = [{**paper_json(s.paper), "similarity": round(s.similarity, 4)} for s in found]
+        typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        return
+    for item in found:
+        Console().print(
+            f"{item.similarity:.3f}  {item.paper['id']}  {item.paper['title']}", highlight=False
+        )
+
+
+@eval_app.command("beir")
+def eval_beir(
+    directory: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="A BEIR data set folder.")
+    ],
+    split: Annotated[str, typer.Option(help="qrels split: test, train or dev.")] = "test",
+    model: Annotated[
+        str | None, typer.Option(help="Embedding model (default from settings).")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="Scratch store (default: a cache file).")
+    ] = None,
+    tune: Annotated[
+        bool, typer.Option(help="Also search for the best hybrid weight on this split.")
+    ] = False,
+) -> None:
+    """Import a BEIR corpus into a scratch store and report nDCG@10, R@100, MRR@10."""
+    from broadsheet.search import evaluate
+    from broadsheet.search.fusion import DENSE_WEIGHT
+
+    name = model or get_settings().embedding_model
+    qrels_split = evaluate.load_split(directory, split)
+    store_path = store or evaluate.default_store_path(directory, name)
+    with _embedding_progress("embedding") as progress:
+        task = progress.add_task(f"embedding corpus ({name})", total=None)
+        engine, _, indexed = evaluate.prepare_store(
+            directory, name, store_path, progress=lambda n: progress.advance(task, n)
+        )
+        progress.update(task, total=indexed.embedded, completed=indexed.embedded)
+        queries = progress.add_task("running queries", total=len(qrels_split.queries))
+        candidates = evaluate.collect_candidates(
+            engine, qrels_split, name, progress=lambda n: progress.advance(queries, n)
+        )
+    console.print(
+        f"store {store_path}: {indexed.total:,} documents, {indexed.embedded:,} embedded now"
+    )
+    scores = evaluate.evaluate(engine, qrels_split, candidates, DENSE_WEIGHT)
+    table = Table(title=f"{directory.name} · {split} · {len(qrels_split.queries)} queries · {name}")
+    table.add_column("method")
+    for measure in evaluate.MEASURE_NAMES.values():
+        table.add_column(measure, justify="right")
+    for mode, values in scores.items():
+        label = f"hybrid (dense weight {DENSE_WEIGHT})" if mode == "hybrid" else str(mode)
+        table.add_row(label, *(f"{v:.4f}" for v in values.values()))
+    Console().print(table)
+    if tune:
+        weights = [round(w * 0.05, 2) for w in range(21)]
+        ranked = evaluate.tune_dense_weight(engine, qrels_split, candidates, weights)
+        Console().print(
+            "best dense weights (hybrid nDCG@10): "
+            + ", ".join(f"{w:.2f}→{s:.4f}" for w, s in ranked[:5])
+        )
 
 
 @db_app.command("upgrade")

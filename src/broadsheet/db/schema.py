@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -114,6 +115,17 @@ feed_entries = Table(
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("paper_id", "day", name="uq_feed_entries_paper_day"),
     Index("ix_feed_entries_day", "day"),
+)
+
+paper_vectors = Table(
+    "paper_vectors",
+    metadata,
+    Column("paper_seq", Integer, ForeignKey("papers.seq", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("text_hash", String(32), nullable=False),  # of the exact text embedded
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float32, L2-normalised
+    Column("created_at", DateTime, nullable=False),
 )
 
 import_runs = Table(

@@ -1,0 +1,204 @@
+"""Hybrid search: lexical and semantic candidates fused, filtered, cut off, sorted and paged.
+
+Degrades to lexical-only (and says so in ``notice``) while vectors are missing or the model
+cannot be loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, select, text
+
+from broadsheet.db.schema import organisations, papers
+from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_embedder
+from broadsheet.search.filters import SearchFilters
+from broadsheet.search.fusion import DENSE_WEIGHT, Fused, fuse, relevant
+from broadsheet.search.lexical import lexical_search, match_expression
+from broadsheet.search.vectors import coverage, vector_index
+
+CANDIDATES = 200  # from each retriever
+MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
+MARK_START, MARK_END = "\x02", "\x03"  # highlight markers, turned into <mark> after escaping
+
+
+class Mode(StrEnum):
+    hybrid = "hybrid"
+    lexical = "lexical"
+    dense = "dense"
+
+
+class Sort(StrEnum):
+    relevance = "relevance"
+    date = "date"
+    upvotes = "upvotes"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: str
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    sort: Sort = Sort.relevance
+    limit: int = 20
+    offset: int = 0
+    mode: Mode = Mode.hybrid
+    cutoff: bool = True
+
+
+@dataclass(slots=True)
+class SearchHit:
+    paper: dict[str, Any]
+    score: float
+    lexical: float | None
+    dense: float | None
+    title_highlight: str | None = None  # with MARK_START/MARK_END around matched terms
+    abstract_highlight: str | None = None
+
+
+@dataclass(slots=True)
+class SearchResults:
+    query: str
+    mode: Mode  # what actually ran
+    total: int  # results above the cut-off
+    hits: list[SearchHit]
+    notice: str | None = None
+
+
+@lru_cache(maxsize=1024)
+def _query_vector(model: str, query: str) -> np.ndarray:
+    return load_embedder(model).encode([query])[0]
+
+
+def _allowed(engine: Engine, filters: SearchFilters) -> set[int] | None:
+    if filters.is_empty():
+        return None
+    with engine.connect() as connection:
+        return set(connection.execute(select(papers.c.seq).where(*filters.conditions())).scalars())
+
+
+def _dense_candidates(
+    engine: Engine, query: str, filters: SearchFilters, model: str
+) -> tuple[list[tuple[int, float]], str | None]:
+    """Dense candidates, and a notice when semantic search is partial or unavailable."""
+    index = vector_index(engine, model)
+    with engine.connect() as connection:
+        embedded, total = coverage(connection, model)
+    if embedded == 0:
+        return [], "Semantic index not built yet: keyword results only (run `broadsheet index`)."
+    try:
+        query_vector = _query_vector(model, query)
+    except EmbedderUnavailable as exc:
+        return [], f"Semantic search unavailable ({exc}): keyword results only."
+    notice = None
+    if embedded < total:
+        notice = (
+            f"Semantic index covers {embedded:,} of {total:,} papers "
+            "(run `broadsheet index`); the rest are found by keywords only."
+        )
+    return index.search(query_vector, CANDIDATES, _allowed(engine, filters)), notice
+
+
+def paper_rows(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    query = (
+        select(
+            papers,
+            organisations.c.slug.label("organisation_slug"),
+            organisations.c.name.label("organisation_name"),
+            organisations.c.full_name.label("organisation_full_name"),
+        )
+        .select_from(papers.outerjoin(organisations))
+        .where(papers.c.seq.in_(seqs))
+    )
+    with engine.connect() as connection:
+        return {row["seq"]: dict(row) for row in connection.execute(query).mappings()}
+
+
+def _highlights(engine: Engine, query: str, seqs: list[int]) -> dict[int, tuple[str, str]]:
+    expression = match_expression(query)
+    if expression is None or not seqs or engine.dialect.name != "sqlite":
+        return {}
+    sql = text(
+        "SELECT rowid, highlight(papers_fts, 0, :a, :b), snippet(papers_fts, 1, :a, :b, '…', 48)"
+        " FROM papers_fts WHERE papers_fts MATCH :q AND rowid IN ("
+        + ",".join(str(int(s)) for s in seqs)
+        + ")"
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(sql, {"a": MARK_START, "b": MARK_END, "q": expression})
+        return {seq: (title, snippet) for seq, title, snippet in rows}
+
+
+def _sort_key(sort: Sort, rows: dict[int, dict[str, Any]]):
+    """A key for sorting best first (with ``reverse=True``)."""
+    if sort == Sort.date:
+        return lambda f: (rows[f.seq]["published_at"] or datetime.min, f.score)
+    if sort == Sort.upvotes:
+        return lambda f: (rows[f.seq]["upvotes"], f.score)
+    return lambda f: f.score
+
+
+def _lexical(engine: Engine, query: str, filters: SearchFilters) -> list[tuple[int, float]]:
+    with engine.connect() as connection:
+        return [(h.seq, h.score) for h in lexical_search(connection, query, CANDIDATES, filters)]
+
+
+def normalise_query(query: str) -> str:
+    return " ".join(query.split())[:MAX_QUERY_CHARS]
+
+
+@dataclass(slots=True)
+class Candidates:
+    lexical: list[tuple[int, float]]
+    dense: list[tuple[int, float]]
+    mode: Mode  # what could run
+    notice: str | None
+
+
+def retrieve(
+    engine: Engine, query: str, mode: Mode, filters: SearchFilters, model: str = DEFAULT_MODEL
+) -> Candidates:
+    """Both retrievers' candidates for ``query``; keywords alone when semantics are unavailable."""
+    lexical: list[tuple[int, float]] = []
+    if mode in (Mode.hybrid, Mode.lexical):
+        lexical = _lexical(engine, query, filters)
+    dense: list[tuple[int, float]] = []
+    notice = None
+    if mode in (Mode.hybrid, Mode.dense):
+        dense, notice = _dense_candidates(engine, query, filters, model)
+        if not dense and notice:
+            if mode == Mode.dense:
+                lexical = _lexical(engine, query, filters)
+            mode = Mode.lexical
+    return Candidates(lexical, dense, mode, notice)
+
+
+def search_papers(
+    engine: Engine,
+    request: SearchRequest,
+    model: str = DEFAULT_MODEL,
+    dense_weight: float = DENSE_WEIGHT,
+) -> SearchResults:
+    """Run ``request`` against the store (the same function serves the CLI, web and API)."""
+    query = normalise_query(request.query)
+    if not query:
+        return SearchResults(query, request.mode, 0, [], "Type a few words to search.")
+    found = retrieve(engine, query, request.mode, request.filters, model)
+    mode, notice = found.mode, found.notice
+    ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
+    if request.cutoff:
+        ranked = [f for f in ranked if relevant(f)]
+    rows = paper_rows(engine, [f.seq for f in ranked])
+    ranked = [f for f in ranked if f.seq in rows]  # a paper deleted since it was indexed
+    ranked.sort(key=_sort_key(request.sort, rows), reverse=True)
+    page = ranked[request.offset : request.offset + request.limit]
+    marks = _highlights(engine, query, [f.seq for f in page])
+    hits = [
+        SearchHit(rows[f.seq], f.score, f.lexical, f.dense, *marks.get(f.seq, (None, None)))
+        for f in page
+    ]
+    return SearchResults(query, mode, len(ranked), hits, notice)

@@ -1,0 +1,75 @@
+"""Lexical search: BM25 over titles and abstracts with SQLite FTS5 (porter stemming).
+
+The user's text never reaches FTS5's query syntax: it is split into plain lower-case terms,
+stop words are dropped, and the terms are OR-ed, so quotes, ``*``, ``NEAR``, ``AND`` or
+unbalanced parentheses are just words. Measured on SciFact (train split), a title weighted
+twice the abstract ranks best.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, column, func, literal_column, select, table, text
+
+from broadsheet.db.schema import papers
+from broadsheet.search.filters import SearchFilters
+
+TITLE_WEIGHT, ABSTRACT_WEIGHT = 2.0, 1.0
+_FTS = table("papers_fts", column("rowid"))
+MAX_TERMS = 64
+_TERM = re.compile(r"[^\W_]+")  # FTS5's unicode61 splits on "_" too
+STOP_WORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours
+    yourself yourselves""".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalHit:
+    seq: int
+    score: float  # BM25, higher is better
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct lower-case search terms of ``query``, stop words removed (unless that is all)."""
+    words = [w.lower() for w in _TERM.findall(query)]
+    terms = [w for w in words if w not in STOP_WORDS] or words
+    return list(dict.fromkeys(terms))[:MAX_TERMS]
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 MATCH expression for ``query``: its terms OR-ed, each quoted; None if empty."""
+    terms = query_terms(query)
+    if not terms:
+        return None
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+def lexical_search(
+    connection: Connection,
+    query: str,
+    limit: int = 200,
+    filters: SearchFilters | None = None,
+) -> list[LexicalHit]:
+    """The best ``limit`` papers for ``query`` by BM25, optionally filtered."""
+    expression = match_expression(query)
+    if expression is None or connection.dialect.name != "sqlite":
+        return []
+    rank = func.bm25(literal_column("papers_fts"), TITLE_WEIGHT, ABSTRACT_WEIGHT)
+    statement = select(_FTS.c.rowid, -rank).where(
+        text("papers_fts MATCH :expression").bindparams(expression=expression)
+    )
+    if filters is not None and not filters.is_empty():
+        statement = statement.where(
+            _FTS.c.rowid.in_(select(papers.c.seq).where(*filters.conditions()))
+        )
+    rows = connection.execute(statement.order_by(rank).limit(limit))
+    return [LexicalHit(seq, score) for seq, score in rows]

@@ -1,0 +1,52 @@
+"""Embedding: only what lacks a current vector is embedded; model changes re-embed."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from broadsheet.db.schema import paper_vectors
+from broadsheet.search.embed import SentenceTransformerEmbedder, _model_location
+from broadsheet.search.indexing import count_pending, index_papers
+from broadsheet.search.vectors import coverage, vector_index
+
+
+def test_vectors_are_normalised_and_sorted_batches_keep_order(embedder) -> None:
+    texts = ["short", "a much longer text about protein folding and amino acids " * 5, "mid length"]
+    together = embedder.encode(texts, batch_size=2)
+    one_by_one = np.vstack([embedder.encode([t]) for t in texts])
+    assert together.shape == (3, embedder.dim) == (3, 384)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(together, one_by_one, atol=1e-5)
+
+
+def test_unchanged_papers_are_never_embedded_twice(topics_store: Engine, embedder) -> None:
+    with topics_store.connect() as connection:
+        assert coverage(connection, embedder.name) == (12, 12)
+    assert count_pending(topics_store, embedder.name) == 0
+    assert index_papers(topics_store, embedder).embedded == 0
+
+
+def test_changed_text_is_re_embedded(topics_store: Engine, embedder) -> None:
+    with topics_store.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE papers SET abstract = 'Entirely new text about volcanoes.' WHERE id = '2401.00005'"
+        )
+    assert count_pending(topics_store, embedder.name) == 1
+    calls: list[int] = []
+    summary = index_papers(topics_store, embedder, progress=calls.append)
+    assert summary.embedded == 1 and sum(calls) == 1
+    index = vector_index(topics_store, embedder.name)
+    seq = 5  # papers were imported in order
+    volcano = embedder.encode(["volcanoes"])[0]
+    assert index.search(volcano, 1)[0][0] == seq
+
+
+def test_model_change_re_embeds_everything(topics_store: Engine, embedder) -> None:
+    other = SentenceTransformerEmbedder(_model_location(embedder.name))  # same weights, new name
+    assert other.name != embedder.name
+    assert count_pending(topics_store, other.name) == 12
+    assert index_papers(topics_store, other).embedded == 12
+    with topics_store.connect() as connection:
+        models = connection.execute(select(paper_vectors.c.model).distinct()).scalars().all()
+    assert sorted(models) == sorted([embedder.name, other.name])  # both kept, keyed by model

@@ -1,0 +1,105 @@
+"""Lexical search: BM25 over FTS5, safe query building, filters, indexing in step with imports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from broadsheet.papers.record import Paper
+from broadsheet.papers.repository import upsert_papers
+from broadsheet.search.filters import SearchFilters
+from broadsheet.search.lexical import lexical_search, match_expression, query_terms
+
+
+def ids(store: Engine, query: str, **filters) -> list[str]:
+    with store.connect() as connection:
+        hits = lexical_search(connection, query, 50, SearchFilters(**filters) if filters else None)
+        seqs = [h.seq for h in hits]
+        rows = dict(connection.exec_driver_sql("SELECT seq, id FROM papers").all())
+    return [rows[s] for s in seqs]
+
+
+def test_query_terms_drop_stop_words_and_syntax() -> None:
+    assert query_terms('The "pooling" AND (layers* NEAR sets') == [
+        "pooling",
+        "layers",
+        "near",
+        "sets",
+    ]
+    assert query_terms("the of") == ["the", "of"]  # nothing but stop words: keep them
+    assert query_terms("") == [] and match_expression("  ") is None
+    assert len(query_terms(" ".join(f"w{i}" for i in range(500)))) == 64
+
+
+def test_bm25_ranks_title_matches_first(topics_store: Engine) -> None:
+    found = ids(topics_store, "normalization")
+    assert found[0] == "2401.00002"
+    assert ids(topics_store, "protein sequence structure")[0] == "2401.00004"
+
+
+def test_stemming_matches_other_word_forms(topics_store: Engine) -> None:
+    assert "2401.00002" in ids(topics_store, "normalizing")
+    assert "2401.00012" in ids(topics_store, "pool")
+
+
+def test_filters(topics_store: Engine) -> None:
+    everything = ids(topics_store, "learning")
+    assert "2401.00010" not in ids(topics_store, "learning", since=date(2023, 1, 1))
+    assert set(ids(topics_store, "learning", category="cs")) <= set(everything)
+    assert ids(topics_store, "images", organisation="diffusionlab") == ["2401.00003"]
+    assert ids(topics_store, "images", organisation="nobody") == []
+    assert ids(topics_store, "learning", min_upvotes=20) == ["2401.00006"]
+
+
+def test_new_paper_is_found_at_once_and_edits_reindex(topics_store: Engine) -> None:
+    paper = Paper(
+        id="2402.00001",
+        title_raw="Zebrafish fin regeneration",
+        abstract_raw="Fins regrow.",
+        source="test",
+        version=1,
+        published_at=datetime(2024, 2, 1),
+    )
+    with topics_store.begin() as connection:
+        upsert_papers(connection, [paper])
+    assert ids(topics_store, "zebrafish") == ["2402.00001"]
+    paper.version, paper.title_raw = 2, "Axolotl limb regeneration"
+    with topics_store.begin() as connection:
+        upsert_papers(connection, [paper])
+    assert ids(topics_store, "zebrafish") == []
+    assert ids(topics_store, "axolotl") == ["2402.00001"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_a_valid_query(topics_store_for_fuzz: Engine, text: str) -> None:
+    with topics_store_for_fuzz.connect() as connection:
+        hits = lexical_search(connection, text, 10)
+    assert all(h.score >= 0 for h in hits)
+
+
+def test_hostile_queries(topics_store: Engine) -> None:
+    for query in [
+        '"',
+        "*",
+        "NEAR",
+        "AND",
+        "OR NOT",
+        "((pooling",
+        "pooling)",
+        "'; DROP TABLE papers; --",
+        "x" * 10000,
+        "深度学习 神经网络",
+        "нормализация",
+        "😀 pooling",
+        "title:pooling",
+        "^pooling",
+    ]:
+        ids(topics_store, query)
+    assert "2401.00001" in ids(topics_store, "((pooling")
+    assert "2401.00001" in ids(topics_store, "😀 pooling")
+    with topics_store.connect() as connection:  # the SQL in the query was only words
+        assert connection.exec_driver_sql("SELECT count(*) FROM papers").scalar() == 12
