@@ -49,3 +49,31 @@ def test_missing_file(cli: CliRunner, tmp_path: Path) -> None:
     result = cli.invoke(app, ["import", str(tmp_path / "nope.json")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_index_search_and_similar(cli: CliRunner, fixtures: Path) -> None:
+    import orjson
+
+    assert (
+        cli.invoke(app, ["import", str(fixtures / "daily_papers" / "topics.json")]).exit_code == 0
+    )
+    keyword_only = cli.invoke(app, ["search", "pooling"])
+    assert keyword_only.exit_code == 0
+    assert "broadsheet index" in keyword_only.output  # says semantic search is not ready
+    indexed = cli.invoke(app, ["index"])
+    assert indexed.exit_code == 0, indexed.output
+    assert "embedded now" in indexed.output and "12" in indexed.output
+    result = cli.invoke(app, ["search", "protein folding", "--json", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    payload = orjson.loads(result.stdout)
+    assert payload["mode"] == "hybrid" and payload["notice"] is None
+    assert payload["results"][0]["id"] == "2401.00004"
+    assert payload["results"][0]["links"]["pdf"] == "https://arxiv.org/pdf/2401.00004"
+    filtered = cli.invoke(app, ["search", "images", "--organisation", "diffusionlab", "--json"])
+    assert [r["id"] for r in orjson.loads(filtered.stdout)["results"]] == ["2401.00003"]
+    similar = cli.invoke(app, ["similar", "arXiv:2401.00003v1", "--limit", "2", "--json"])
+    assert similar.exit_code == 0, similar.output
+    assert "2401.00003" not in [p["id"] for p in orjson.loads(similar.stdout)]
+    assert cli.invoke(app, ["similar", "9999.99999"]).exit_code == 1
+    bad = cli.invoke(app, ["search", "x", "--sort", "sideways"])
+    assert bad.exit_code == 2

@@ -21,9 +21,9 @@ def test_fuse_weights_both_lists() -> None:
     assert fused[2].score == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)
     assert fused[4].score == pytest.approx(0.5 * 0.0 + 0.5 * 0.5)
     assert fused[3].score == 0.0
-    assert [f.seq for f in fuse(lexical, dense, 0.5)][0] == 2
-    assert [f.seq for f in fuse(lexical, dense, 0.0)][0] == 1  # keywords only
-    assert [f.seq for f in fuse(lexical, dense, 1.0)][0] == 2  # meaning only
+    assert fuse(lexical, dense, 0.5)[0].seq == 2
+    assert fuse(lexical, dense, 0.0)[0].seq == 1  # keywords only
+    assert fuse(lexical, dense, 1.0)[0].seq == 2  # meaning only
 
 
 def test_one_empty_list_gives_the_other_full_weight() -> None:

@@ -30,7 +30,7 @@ def test_unchanged_papers_are_never_embedded_twice(topics_store: Engine, embedde
 def test_changed_text_is_re_embedded(topics_store: Engine, embedder) -> None:
     with topics_store.begin() as connection:
         connection.exec_driver_sql(
-            "UPDATE papers SET abstract = 'Entirely new text about volcanoes.' WHERE id = '2401.00005'"
+            "UPDATE papers SET abstract = 'New text about volcanoes.' WHERE id = '2401.00005'"
         )
     assert count_pending(topics_store, embedder.name) == 1
     calls: list[int] = []

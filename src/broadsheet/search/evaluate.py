@@ -96,11 +96,12 @@ def prepare_store(
 def collect_candidates(
     engine: Engine, split: BeirSplit, model: str, progress: Callable[[int], None] | None = None
 ) -> dict[str, Candidates]:
+    """Lexical and dense candidates of every query (queries are embedded in one batch)."""
+    texts = {query_id: normalise_query(query) for query_id, query in split.queries.items()}
+    vectors = load_embedder(model).encode(list(texts.values()))
     found = {}
-    for query_id, query in split.queries.items():
-        found[query_id] = retrieve(
-            engine, normalise_query(query), Mode.hybrid, SearchFilters(), model
-        )
+    for (query_id, query), vector in zip(texts.items(), vectors, strict=True):
+        found[query_id] = retrieve(engine, query, Mode.hybrid, SearchFilters(), model, vector)
         if progress is not None:
             progress(1)
     return found

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Tuned on SciFact's train split: `broadsheet eval beir DIR --split train --tune`.
-DENSE_WEIGHT = 0.55
+DENSE_WEIGHT = 0.45
 # The relevance cut-off: a result stays when its fused score reaches MIN_FUSED (so the list
 # ends where scores fall away from the best, however many that leaves), or when it is close
 # in meaning on its own (cosine of the default model).

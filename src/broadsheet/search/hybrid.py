@@ -82,7 +82,11 @@ def _allowed(engine: Engine, filters: SearchFilters) -> set[int] | None:
 
 
 def _dense_candidates(
-    engine: Engine, query: str, filters: SearchFilters, model: str
+    engine: Engine,
+    query: str,
+    filters: SearchFilters,
+    model: str,
+    query_vector: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, float]], str | None]:
     """Dense candidates, and a notice when semantic search is partial or unavailable."""
     index = vector_index(engine, model)
@@ -91,7 +95,8 @@ def _dense_candidates(
     if embedded == 0:
         return [], "Semantic index not built yet: keyword results only (run `broadsheet index`)."
     try:
-        query_vector = _query_vector(model, query)
+        if query_vector is None:
+            query_vector = _query_vector(model, query)
     except EmbedderUnavailable as exc:
         return [], f"Semantic search unavailable ({exc}): keyword results only."
     notice = None
@@ -160,16 +165,24 @@ class Candidates:
 
 
 def retrieve(
-    engine: Engine, query: str, mode: Mode, filters: SearchFilters, model: str = DEFAULT_MODEL
+    engine: Engine,
+    query: str,
+    mode: Mode,
+    filters: SearchFilters,
+    model: str = DEFAULT_MODEL,
+    query_vector: np.ndarray | None = None,
 ) -> Candidates:
-    """Both retrievers' candidates for ``query``; keywords alone when semantics are unavailable."""
+    """Both retrievers' candidates for ``query``; keywords alone when semantics are unavailable.
+
+    ``query_vector`` saves embedding the query (callers that embed many queries in a batch).
+    """
     lexical: list[tuple[int, float]] = []
     if mode in (Mode.hybrid, Mode.lexical):
         lexical = _lexical(engine, query, filters)
     dense: list[tuple[int, float]] = []
     notice = None
     if mode in (Mode.hybrid, Mode.dense):
-        dense, notice = _dense_candidates(engine, query, filters, model)
+        dense, notice = _dense_candidates(engine, query, filters, model, query_vector)
         if not dense and notice:
             if mode == Mode.dense:
                 lexical = _lexical(engine, query, filters)
