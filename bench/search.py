@@ -311,13 +311,14 @@ def main() -> None:
     else:
         extra = f" (synthetic vectors added in {built['vectors']:.1f} s)" if built else ""
         print(f"store: {args.papers:,} papers, {store_mb:,.0f} MB, reused {path}{extra}")
-    print(
-        f"vectors: SYNTHETIC for the latency figures (clustered unit vectors, {TOPICS} topics),"
-        f" coverage {embedded:,}/{total:,}"
-    )
+    if "vectors" in built:
+        vectors_are = f"SYNTHETIC (clustered unit vectors around {TOPICS} topics), stored now"
+    else:
+        vectors_are = "those found in the store (SYNTHETIC if this script built it)"
+    print(f"vectors for the latency figures: {vectors_are}; coverage {embedded:,}/{total:,}")
     print(
         f"vector index: {len(index):,} x {index.matrix.shape[1]} float32 ="
-        f" {index.matrix.nbytes / 2**20:.1f} MiB matrix (+ {index.seqs.nbytes / 2**20:.1f} MiB"
+        f" {index.matrix.nbytes / 2**20:.1f} MiB matrix (+ {index.seqs.nbytes / 2**20:.2f} MiB"
         f" ids), loaded in {index_seconds:.2f} s; model {model} loaded in {model_seconds:.1f} s"
     )
     terms = np.mean([len(q.split()) for q in queries])

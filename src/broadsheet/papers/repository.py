@@ -112,28 +112,9 @@ def prepare_fresh_row(paper: Paper) -> dict[str, Any]:
     return row
 
 
-ROW_KEYS: tuple[str, ...] = (
-    "id",
-    "version",
-    "title",
-    "title_raw",
-    "abstract",
-    "abstract_raw",
-    "authors",
-    "primary_category",
-    "categories",
-    "published_at",
-    "updated_at",
-    "comment",
-    "doi",
-    "journal_ref",
-    "report_no",
-    "license",
-    "links",
-    "upvotes",
-    "organisation_slug",
-    "source",
-    "fresh_hash",
+# The order of ``prepare_row``'s keys (rows travel between processes as bare value tuples).
+ROW_KEYS: tuple[str, ...] = tuple(
+    prepare_row(Paper(id="", title_raw="", abstract_raw="", source=""))
 )
 
 
@@ -372,19 +353,28 @@ def upsert_papers(
     return counts
 
 
+def _with_organisation():
+    """Papers joined to their organisation's slug and names."""
+    return select(
+        papers,
+        organisations.c.slug.label("organisation_slug"),
+        organisations.c.name.label("organisation_name"),
+        organisations.c.full_name.label("organisation_full_name"),
+    ).select_from(papers.outerjoin(organisations))
+
+
 def get_paper(connection: Connection, paper_id: str) -> dict[str, Any] | None:
-    query = (
-        select(
-            papers,
-            organisations.c.slug.label("organisation_slug"),
-            organisations.c.name.label("organisation_name"),
-            organisations.c.full_name.label("organisation_full_name"),
-        )
-        .select_from(papers.outerjoin(organisations))
-        .where(papers.c.id == paper_id)
-    )
-    row = connection.execute(query).mappings().first()
+    row = connection.execute(_with_organisation().where(papers.c.id == paper_id)).mappings().first()
     return dict(row) if row else None
+
+
+def papers_by_seq(connection: Connection, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Stored papers (with organisation) by their integer key; missing ones are left out."""
+    found: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(list(seqs)):
+        query = _with_organisation().where(papers.c.seq.in_(chunk))
+        found.update((row["seq"], dict(row)) for row in connection.execute(query).mappings())
+    return found
 
 
 def list_recent_papers(connection: Connection, limit: int = 50) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select, text
 
-from broadsheet.db.schema import organisations, papers
+from broadsheet.db.schema import papers
+from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_embedder
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.fusion import DENSE_WEIGHT, Fused, fuse, relevant
@@ -109,18 +110,8 @@ def _dense_candidates(
 
 
 def paper_rows(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
-    query = (
-        select(
-            papers,
-            organisations.c.slug.label("organisation_slug"),
-            organisations.c.name.label("organisation_name"),
-            organisations.c.full_name.label("organisation_full_name"),
-        )
-        .select_from(papers.outerjoin(organisations))
-        .where(papers.c.seq.in_(seqs))
-    )
     with engine.connect() as connection:
-        return {row["seq"]: dict(row) for row in connection.execute(query).mappings()}
+        return papers_by_seq(connection, seqs)
 
 
 def _highlights(engine: Engine, query: str, seqs: list[int]) -> dict[int, tuple[str, str]]:
