@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Protocol
 
 import numpy as np
 
+# OpenMP threads that spin while waiting make a busy server's short encodes ~20x slower;
+# this must be set before torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+SMALL_BATCH = 4  # encodes this small (a search query) run on one thread
 _DEFAULT_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 MAX_TOKENS = 256
 
@@ -79,19 +86,45 @@ class SentenceTransformerEmbedder:
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if len(texts) <= SMALL_BATCH:
+            with _torch_threads(1):
+                vectors[:] = self._encode(texts, batch_size)
+            if progress is not None:
+                progress(len(texts))
+            return vectors
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            vectors[rows] = self.model.encode(
-                [texts[i] for i in rows],
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            vectors[rows] = self._encode([texts[i] for i in rows], batch_size)
             if progress is not None:
                 progress(len(rows))
         return vectors
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run torch on ``count`` threads for a moment (one at a time: the setting is global)."""
+    import torch
+
+    with _thread_lock:
+        before = torch.get_num_threads()
+        torch.set_num_threads(count)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 @cache

@@ -21,7 +21,7 @@ from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_emb
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.fusion import DENSE_WEIGHT, Fused, fuse, relevant
 from broadsheet.search.lexical import lexical_search, match_expression
-from broadsheet.search.vectors import coverage, vector_index
+from broadsheet.search.vectors import cached_paper_count, vector_index
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
@@ -91,8 +91,7 @@ def _dense_candidates(
 ) -> tuple[list[tuple[int, float]], str | None]:
     """Dense candidates, and a notice when semantic search is partial or unavailable."""
     index = vector_index(engine, model)
-    with engine.connect() as connection:
-        embedded, total = coverage(connection, model)
+    embedded, total = len(index), cached_paper_count(engine)
     if embedded == 0:
         return [], "Semantic index not built yet: keyword results only (run `broadsheet index`)."
     try:

@@ -9,12 +9,14 @@ papers) and refreshes incrementally from the table.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import Connection, Engine, and_, delete, func, select
+from threadpoolctl import threadpool_limits
 
 from broadsheet.db.bulk import bulk_insert
 from broadsheet.db.schema import paper_vectors, papers
@@ -74,6 +76,22 @@ def store_vectors(
             for p, v in zip(pending, vectors, strict=True)
         ],
     )
+
+
+_paper_counts: dict[str, tuple[float, int]] = {}
+COUNT_TTL = 10.0  # seconds a search may reuse the count of papers
+
+
+def cached_paper_count(engine: Engine) -> int:
+    """How many papers the store holds, counted at most every few seconds (a count scans)."""
+    key = engine.url.render_as_string(hide_password=False)
+    now = time.monotonic()
+    hit = _paper_counts.get(key)
+    if hit is None or now - hit[0] > COUNT_TTL:
+        with engine.connect() as connection:
+            count = connection.execute(select(func.count()).select_from(papers)).scalar_one()
+        hit = _paper_counts[key] = (now, count)
+    return hit[1]
 
 
 def coverage(connection: Connection, model: str) -> tuple[int, int]:
@@ -153,7 +171,8 @@ class VectorIndex:
         """The ``limit`` nearest papers as (seq, cosine), best first."""
         if len(self.seqs) == 0 or limit <= 0:
             return []
-        scores = self.matrix @ query.astype(np.float32)
+        with threadpool_limits(1, user_api="blas"):  # threads only add overhead at this size
+            scores = self.matrix @ query.astype(np.float32)
         if allowed is not None:
             mask = np.isin(self.seqs, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
             scores = np.where(mask, scores, -np.inf)
