@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Protocol
 
@@ -22,7 +20,7 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-SMALL_BATCH = 4  # encodes this small (a search query) run on one thread
+
 _DEFAULT_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 MAX_TOKENS = 256
 
@@ -86,12 +84,6 @@ class SentenceTransformerEmbedder:
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if len(texts) <= SMALL_BATCH:
-            with _torch_threads(1):
-                vectors[:] = self._encode(texts, batch_size)
-            if progress is not None:
-                progress(len(texts))
-            return vectors
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
@@ -108,23 +100,6 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-
-
-_thread_lock = threading.Lock()
-
-
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    """Run torch on ``count`` threads for a moment (one at a time: the setting is global)."""
-    import torch
-
-    with _thread_lock:
-        before = torch.get_num_threads()
-        torch.set_num_threads(count)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
 
 @cache

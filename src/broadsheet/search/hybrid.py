@@ -6,6 +6,7 @@ cannot be loaded.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +26,10 @@ from broadsheet.search.vectors import cached_paper_count, vector_index
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
-MARK_START, MARK_END = "\x02", "\x03"  # highlight markers, turned into <mark> after escaping
+MARK_START, MARK_END = "\x02", "\x03"
+_QUERY_POOL = ThreadPoolExecutor(
+    max_workers=2, thread_name_prefix="query-embedding"
+)  # highlight markers, turned into <mark> after escaping
 
 
 class Mode(StrEnum):
@@ -87,7 +91,7 @@ def _dense_candidates(
     query: str,
     filters: SearchFilters,
     model: str,
-    query_vector: np.ndarray | None = None,
+    query_vector: np.ndarray | Future | None = None,
 ) -> tuple[list[tuple[int, float]], str | None]:
     """Dense candidates, and a notice when semantic search is partial or unavailable."""
     index = vector_index(engine, model)
@@ -95,7 +99,9 @@ def _dense_candidates(
     if embedded == 0:
         return [], "Semantic index not built yet: keyword results only (run `broadsheet index`)."
     try:
-        if query_vector is None:
+        if isinstance(query_vector, Future):
+            query_vector = query_vector.result()
+        elif query_vector is None:
             query_vector = _query_vector(model, query)
     except EmbedderUnavailable as exc:
         return [], f"Semantic search unavailable ({exc}): keyword results only."
@@ -126,6 +132,15 @@ def _highlights(engine: Engine, query: str, seqs: list[int]) -> dict[int, tuple[
     with engine.connect() as connection:
         rows = connection.execute(sql, {"a": MARK_START, "b": MARK_END, "q": expression})
         return {seq: (title, snippet) for seq, title, snippet in rows}
+
+
+def _sort_columns(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    """What sorting needs (date, upvotes) for every result, without the texts."""
+    query = select(papers.c.seq, papers.c.published_at, papers.c.upvotes).where(
+        papers.c.seq.in_(seqs)
+    )
+    with engine.connect() as connection:
+        return {row["seq"]: dict(row) for row in connection.execute(query).mappings()}
 
 
 def _sort_key(sort: Sort, rows: dict[int, dict[str, Any]]):
@@ -166,13 +181,18 @@ def retrieve(
 
     ``query_vector`` saves embedding the query (callers that embed many queries in a batch).
     """
+    semantic = mode in (Mode.hybrid, Mode.dense)
+    vector: np.ndarray | Future | None = query_vector
+    if semantic and vector is None and len(vector_index(engine, model)):
+        # embed the query while SQLite ranks by keywords: both release the GIL
+        vector = _QUERY_POOL.submit(_query_vector, model, query)
     lexical: list[tuple[int, float]] = []
     if mode in (Mode.hybrid, Mode.lexical):
         lexical = _lexical(engine, query, filters)
     dense: list[tuple[int, float]] = []
     notice = None
-    if mode in (Mode.hybrid, Mode.dense):
-        dense, notice = _dense_candidates(engine, query, filters, model, query_vector)
+    if semantic:
+        dense, notice = _dense_candidates(engine, query, filters, model, vector)
         if not dense and notice:
             if mode == Mode.dense:
                 lexical = _lexical(engine, query, filters)
@@ -195,10 +215,13 @@ def search_papers(
     ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
     if request.cutoff:
         ranked = [f for f in ranked if relevant(f)]
-    rows = paper_rows(engine, [f.seq for f in ranked])
-    ranked = [f for f in ranked if f.seq in rows]  # a paper deleted since it was indexed
-    ranked.sort(key=_sort_key(request.sort, rows), reverse=True)
+    if request.sort != Sort.relevance:
+        keys = _sort_columns(engine, [f.seq for f in ranked])
+        ranked = [f for f in ranked if f.seq in keys]
+        ranked.sort(key=_sort_key(request.sort, keys), reverse=True)
     page = ranked[request.offset : request.offset + request.limit]
+    rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
+    page = [f for f in page if f.seq in rows]  # a paper deleted since it was indexed
     marks = _highlights(engine, query, [f.seq for f in page])
     hits = [
         SearchHit(rows[f.seq], f.score, f.lexical, f.dense, *marks.get(f.seq, (None, None)))

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import Connection, Engine, and_, delete, func, select
-from threadpoolctl import threadpool_limits
 
 from broadsheet.db.bulk import bulk_insert
 from broadsheet.db.schema import paper_vectors, papers
@@ -171,8 +170,7 @@ class VectorIndex:
         """The ``limit`` nearest papers as (seq, cosine), best first."""
         if len(self.seqs) == 0 or limit <= 0:
             return []
-        with threadpool_limits(1, user_api="blas"):  # threads only add overhead at this size
-            scores = self.matrix @ query.astype(np.float32)
+        scores = self.matrix @ query.astype(np.float32)
         if allowed is not None:
             mask = np.isin(self.seqs, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
             scores = np.where(mask, scores, -np.inf)
