@@ -103,3 +103,23 @@ def test_hostile_queries(topics_store: Engine) -> None:
     assert "2401.00001" in ids(topics_store, "😀 pooling")
     with topics_store.connect() as connection:  # the SQL in the query was only words
         assert connection.exec_driver_sql("SELECT count(*) FROM papers").scalar() == 12
+
+
+def test_large_stores_skip_very_common_terms(topics_store: Engine, monkeypatch) -> None:
+    from broadsheet.search import lexical
+
+    monkeypatch.setattr(lexical, "PRUNE_FROM_PAPERS", 10)  # treat the 12-paper store as large
+    with topics_store.connect() as connection:
+        # "learning" is in more than a fifth of the papers; "robot" in one
+        assert lexical.prune_common_terms(connection, ["learning", "robot"], 12) == ["robot"]
+        assert lexical.prune_common_terms(connection, ["learning"], 12) == ["learning"]
+        monkeypatch.setattr(lexical, "PRUNE_FROM_PAPERS", 20_000)
+        assert lexical.prune_common_terms(connection, ["learning", "robot"], 12) == [
+            "learning",
+            "robot",
+        ]
+        monkeypatch.setattr(lexical, "PRUNE_FROM_PAPERS", 10)
+        pruned = lexical_search(connection, "learning robot", 10, papers_count=12)
+        full = lexical_search(connection, "learning robot", 10)
+    assert len(pruned) < len(full)
+    assert pruned[0].seq == full[0].seq  # the robot paper leads either way

@@ -154,7 +154,10 @@ def _sort_key(sort: Sort, rows: dict[int, dict[str, Any]]):
 
 def _lexical(engine: Engine, query: str, filters: SearchFilters) -> list[tuple[int, float]]:
     with engine.connect() as connection:
-        return [(h.seq, h.score) for h in lexical_search(connection, query, CANDIDATES, filters)]
+        hits = lexical_search(
+            connection, query, CANDIDATES, filters, papers_count=cached_paper_count(engine)
+        )
+        return [(h.seq, h.score) for h in hits]
 
 
 def normalise_query(query: str) -> str:

@@ -9,8 +9,11 @@ twice the abstract ranks best.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
+from functools import lru_cache
 
+import snowballstemmer
 from sqlalchemy import Connection, column, func, literal_column, select, table, text
 
 from broadsheet.db.schema import papers
@@ -32,6 +35,14 @@ STOP_WORDS = frozenset(
 )
 
 
+# On large stores, terms found in more than COMMON_SHARE of the papers are left out of a query
+# that has rarer terms: FTS5 must visit every paper holding them, yet their BM25 weight is
+# small. On SciFact this costs 0.004 nDCG@10; on 100,000 papers it cuts p95 latency ~10x.
+PRUNE_FROM_PAPERS = 20_000
+COMMON_SHARE = 0.2
+_stemmer = snowballstemmer.stemmer("porter")  # the algorithm of FTS5's porter tokenizer
+
+
 @dataclass(frozen=True, slots=True)
 class LexicalHit:
     seq: int
@@ -45,12 +56,35 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(terms))[:MAX_TERMS]
 
 
-def match_expression(query: str) -> str | None:
+def match_expression(query: str, terms: list[str] | None = None) -> str | None:
     """An FTS5 MATCH expression for ``query``: its terms OR-ed, each quoted; None if empty."""
-    terms = query_terms(query)
+    terms = query_terms(query) if terms is None else terms
     if not terms:
         return None
     return " OR ".join(f'"{t}"' for t in terms)
+
+
+@lru_cache(maxsize=65_536)
+def _document_frequency(database: str, stem: str, size_bucket: int) -> int:
+    """Papers holding ``stem`` (cached; ``size_bucket`` renews the cache as the store grows)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        row = connection.execute(
+            "SELECT doc FROM papers_fts_vocab WHERE term = ?", (stem,)
+        ).fetchone()
+    return row[0] if row else 0
+
+
+def prune_common_terms(connection: Connection, terms: list[str], papers_count: int) -> list[str]:
+    """``terms`` without those held by more than COMMON_SHARE of a large store's papers."""
+    database = connection.engine.url.database
+    if papers_count < PRUNE_FROM_PAPERS or len(terms) < 2 or not database:
+        return terms
+    limit = COMMON_SHARE * papers_count
+    bucket = papers_count // 10_000
+    rare = [
+        t for t in terms if _document_frequency(database, _stemmer.stemWord(t), bucket) <= limit
+    ]
+    return rare or terms
 
 
 def lexical_search(
@@ -58,9 +92,16 @@ def lexical_search(
     query: str,
     limit: int = 200,
     filters: SearchFilters | None = None,
+    papers_count: int | None = None,
 ) -> list[LexicalHit]:
-    """The best ``limit`` papers for ``query`` by BM25, optionally filtered."""
-    expression = match_expression(query)
+    """The best ``limit`` papers for ``query`` by BM25, optionally filtered.
+
+    Pass ``papers_count`` (the store's size) to let large stores skip very common terms.
+    """
+    terms = query_terms(query)
+    if papers_count is not None and connection.dialect.name == "sqlite":
+        terms = prune_common_terms(connection, terms, papers_count)
+    expression = match_expression(query, terms)
     if expression is None or connection.dialect.name != "sqlite":
         return []
     rank = func.bm25(literal_column("papers_fts"), TITLE_WEIGHT, ABSTRACT_WEIGHT)
