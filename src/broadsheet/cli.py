@@ -362,13 +362,14 @@ def similar(
 
     from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
     from broadsheet.papers.present import paper_json
+    from broadsheet.search.embed import EmbedderUnavailable
     from broadsheet.search.similar import UnknownPaper, similar_papers
 
     with contextlib.suppress(InvalidArxivId):  # else a stored non-arXiv id (scifact:4983)
         paper_id = parse_arxiv_id(paper_id).id
     try:
         found = similar_papers(_store(), paper_id, limit, get_settings().embedding_model)
-    except UnknownPaper as exc:
+    except (UnknownPaper, EmbedderUnavailable) as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from exc
     if as_json:
