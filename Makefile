@@ -1,0 +1,17 @@
+# Two entry points for newcomers; scripts/install.sh does the installing.
+.PHONY: install install-dev serve test lint
+
+install:
+	bash scripts/install.sh
+
+install-dev:
+	bash scripts/install.sh --dev
+
+serve: install
+	.venv/bin/broadsheet serve
+
+test: install-dev
+	.venv/bin/pytest
+
+lint: install-dev
+	.venv/bin/ruff check src tests bench
