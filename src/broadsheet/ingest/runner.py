@@ -152,7 +152,7 @@ def import_file(
     def flush() -> None:
         nonlocal batch, batch_read, batch_errors
         try:
-            counts = _write_batch()
+            counts = write_batch()
         except BaseException:
             author_cache.discard()
             raise
@@ -165,7 +165,7 @@ def import_file(
         summary.errors += batch_errors
         batch, batch_read, batch_errors = [], 0, 0
 
-    def _write_batch() -> UpsertCounts:
+    def write_batch() -> UpsertCounts:
         with engine.begin() as connection:
             counts = upsert_papers(connection, batch, author_cache) if batch else UpsertCounts()
             connection.execute(
