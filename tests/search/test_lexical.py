@@ -123,3 +123,21 @@ def test_large_stores_skip_very_common_terms(topics_store: Engine, monkeypatch) 
         full = lexical_search(connection, "learning robot", 10)
     assert len(pruned) < len(full)
     assert pruned[0].seq == full[0].seq  # the robot paper leads either way
+
+
+def test_index_stays_consistent_through_import_update_and_delete(store: Engine, tmp_path) -> None:
+    from broadsheet.ingest.runner import import_file
+    from snapshot_gen import write_snapshot
+
+    import_file(store, write_snapshot(tmp_path / "snap.jsonl", 1200), batch_size=500)
+    with store.begin() as connection:
+        connection.exec_driver_sql("UPDATE papers SET title = 'Zebrafish' WHERE seq = 7")
+        connection.exec_driver_sql("DELETE FROM papers WHERE seq = 8")
+    with store.connect() as connection:
+        # FTS5 compares its index with the papers table and raises on any difference
+        connection.exec_driver_sql(
+            "INSERT INTO papers_fts(papers_fts, rank) VALUES ('integrity-check', 1)"
+        )
+        indexed = connection.exec_driver_sql("SELECT count(*) FROM papers_fts").scalar()
+        assert [h.seq for h in lexical_search(connection, "zebrafish", 5)] == [7]
+    assert indexed == 1199

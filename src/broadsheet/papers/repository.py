@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from broadsheet.db.bulk import bulk_insert
@@ -243,6 +243,20 @@ def _author_ids(
     return ids
 
 
+def _index_new_papers(connection: Connection, ids: Sequence[str]) -> None:
+    """Add new papers to the lexical index (SQLite FTS5), one statement per chunk."""
+    if connection.dialect.name != "sqlite":
+        return
+    for chunk in _chunks(ids, 10_000):  # a whole batch in one statement
+        connection.execute(
+            text(
+                "INSERT INTO papers_fts(rowid, title, abstract) "
+                "SELECT seq, title, abstract FROM papers WHERE id IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": list(chunk)},
+        )
+
+
 def _replace_links(
     connection: Connection,
     rows: Sequence[dict[str, Any]],
@@ -316,6 +330,7 @@ def upsert_papers(
         else:
             to_update.append(merged)
     bulk_insert(connection, papers, to_insert)
+    _index_new_papers(connection, [row["id"] for row in to_insert])
     counts.added = len(to_insert)
     if to_update:
         columns = (
