@@ -216,7 +216,7 @@ def stats() -> None:
     Console().print(_summary_table("Broadsheet store", rows))
 
 
-def _embedding_progress(description: str) -> Progress:
+def _embedding_progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -246,7 +246,7 @@ def index(
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from exc
     pending = count_pending(engine, embedder.name)
-    with _embedding_progress("embedding") as progress:
+    with _embedding_progress() as progress:
         task = progress.add_task(f"embedding ({embedder.name})", total=pending)
         summary = index_papers(
             engine,
@@ -405,7 +405,7 @@ def eval_beir(
     name = model or get_settings().embedding_model
     qrels_split = evaluate.load_split(directory, split)
     store_path = store or evaluate.default_store_path(directory, name)
-    with _embedding_progress("embedding") as progress:
+    with _embedding_progress() as progress:
         task = progress.add_task(f"embedding corpus ({name})", total=None)
         engine, _, indexed = evaluate.prepare_store(
             directory, name, store_path, progress=lambda n: progress.advance(task, n)

@@ -22,7 +22,7 @@ from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_emb
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.fusion import DENSE_WEIGHT, Fused, fuse, relevant
 from broadsheet.search.lexical import lexical_search, match_expression
-from broadsheet.search.vectors import cached_paper_count, vector_index
+from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
@@ -88,13 +88,13 @@ def _allowed(engine: Engine, filters: SearchFilters) -> set[int] | None:
 
 def _dense_candidates(
     engine: Engine,
+    index: VectorIndex,
     query: str,
     filters: SearchFilters,
     model: str,
     query_vector: np.ndarray | Future | None = None,
 ) -> tuple[list[tuple[int, float]], str | None]:
     """Dense candidates, and a notice when semantic search is partial or unavailable."""
-    index = vector_index(engine, model)
     embedded, total = len(index), cached_paper_count(engine)
     if embedded == 0:
         return [], "Semantic index not built yet: keyword results only (run `broadsheet index`)."
@@ -185,8 +185,9 @@ def retrieve(
     ``query_vector`` saves embedding the query (callers that embed many queries in a batch).
     """
     semantic = mode in (Mode.hybrid, Mode.dense)
+    index = vector_index(engine, model) if semantic else None
     vector: np.ndarray | Future | None = query_vector
-    if semantic and vector is None and len(vector_index(engine, model)):
+    if index is not None and vector is None and len(index):
         # embed the query while SQLite ranks by keywords: both release the GIL
         vector = _QUERY_POOL.submit(_query_vector, model, query)
     lexical: list[tuple[int, float]] = []
@@ -194,8 +195,8 @@ def retrieve(
         lexical = _lexical(engine, query, filters)
     dense: list[tuple[int, float]] = []
     notice = None
-    if semantic:
-        dense, notice = _dense_candidates(engine, query, filters, model, vector)
+    if index is not None:
+        dense, notice = _dense_candidates(engine, index, query, filters, model, vector)
         if not dense and notice:
             if mode == Mode.dense:
                 lexical = _lexical(engine, query, filters)

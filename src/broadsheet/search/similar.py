@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from broadsheet.db.schema import papers
+from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.embed import DEFAULT_MODEL, load_embedder, paper_text
-from broadsheet.search.hybrid import paper_rows
 from broadsheet.search.vectors import vector_index
 
 
@@ -38,5 +38,6 @@ def similar_papers(
     if vector is None:
         vector = load_embedder(model).encode([paper_text(row.title, row.abstract)])[0]
     neighbours = index.search(vector, limit, exclude=row.seq)
-    rows = paper_rows(engine, [seq for seq, _ in neighbours])
+    with engine.connect() as connection:
+        rows = papers_by_seq(connection, [seq for seq, _ in neighbours])
     return [SimilarPaper(rows[seq], score) for seq, score in neighbours if seq in rows]

@@ -107,11 +107,14 @@ class VectorIndex:
 
     def __init__(self, model: str):
         self.model = model
+        self._lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
         self.seqs = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self._row_of: dict[int, int] = {}
         self._last_rowid = 0
-        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -148,7 +151,8 @@ class VectorIndex:
         return len(rows)
 
     def _all_rows(self, connection: Connection) -> list[tuple[int, int, bytes]]:
-        self.__init__(self.model)
+        """Every vector of the model (databases without SQLite's rowid reload in full)."""
+        self._clear()
         rows = connection.execute(
             select(paper_vectors.c.paper_seq, paper_vectors.c.vector).where(
                 paper_vectors.c.model == self.model
