@@ -216,7 +216,7 @@ def stats() -> None:
     Console().print(_summary_table("Broadsheet store", rows))
 
 
-def _embedding_progress() -> Progress:
+def _embedding_progress(transient: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -224,6 +224,7 @@ def _embedding_progress() -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
+        transient=transient,
     )
 
 
@@ -237,6 +238,7 @@ def index(
     """Embed every paper that lacks a vector for the model (or whose text changed)."""
     from broadsheet.search.embed import EmbedderUnavailable, load_embedder
     from broadsheet.search.indexing import count_pending, index_papers
+    from broadsheet.search.vectors import save_graph
 
     engine = _store()
     name = model or get_settings().embedding_model
@@ -254,17 +256,22 @@ def index(
             batch_size=batch_size,
             progress=lambda n: progress.advance(task, n),
         )
-    console.print(
-        _summary_table(
-            f"Indexed with {summary.model}",
-            [
-                ("embedded now", summary.embedded),
-                ("papers in store", summary.total),
-                ("seconds", f"{summary.seconds:.1f}"),
-                ("papers/s", f"{summary.papers_per_second:.1f}"),
-            ],
-        )
-    )
+    with _embedding_progress(transient=True) as progress:
+        task = progress.add_task("vector graph", total=None)
+
+        def graph_progress(done: int, total: int) -> bool:
+            progress.update(task, completed=done, total=total)
+            return True
+
+        graph_size = save_graph(engine, embedder.name, progress=graph_progress)
+    rows = [
+        ("embedded now", summary.embedded),
+        ("papers in store", summary.total),
+        ("seconds", f"{summary.seconds:.1f}"),
+        ("papers/s", f"{summary.papers_per_second:.1f}"),
+        ("vector search", f"HNSW graph of {graph_size:,}" if graph_size else "exact"),
+    ]
+    console.print(_summary_table(f"Indexed with {summary.model}", rows))
 
 
 @app.command()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,8 +28,21 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "all-MiniLM-L6-v2", description="sentence-transformers model name or path for search."
     )
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="Run the model with ONNX Runtime (exported once, cached; ~3x faster per "
+        "query on a CPU) or with PyTorch. ONNX falls back to PyTorch when it cannot load.",
+    )
 
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder under ``$XDG_CACHE_HOME/broadsheet`` (created on demand)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = root.joinpath("broadsheet", *parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from broadsheet.search.filters import SearchFilters
-from broadsheet.search.hybrid import MARK_END, MARK_START, Mode, SearchRequest, Sort, search_papers
+from broadsheet.search.highlight import MARK_END, MARK_START
+from broadsheet.search.hybrid import Mode, SearchRequest, Sort, search_papers
 
 
 def found(store: Engine, query: str, **options) -> list[str]:

@@ -7,7 +7,6 @@ second run re-embeds nothing), then every query runs lexical-only, dense-only an
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import orjson
 from ir_measures import RR, R, nDCG
 from sqlalchemy import Engine, select
 
+from broadsheet.config import cache_dir
 from broadsheet.db.engine import open_store
 from broadsheet.db.schema import papers
 from broadsheet.ingest.runner import ImportSummary, import_file
@@ -74,8 +74,7 @@ def load_split(directory: Path, split: str) -> BeirSplit:
 
 
 def default_store_path(directory: Path, model: str) -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "broadsheet" / "eval"
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = cache_dir("eval")
     safe_model = model.replace("/", "_")
     return cache / f"{beir.corpus_name(directory / 'corpus.jsonl')}-{safe_model}.db"
 

@@ -14,22 +14,20 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from broadsheet.db.schema import papers
 from broadsheet.papers.repository import papers_by_seq
-from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_embedder
+from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_query_embedder
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.fusion import DENSE_WEIGHT, Fused, fuse, relevant
-from broadsheet.search.lexical import lexical_search, match_expression
+from broadsheet.search.highlight import highlight, query_stems, snippet
+from broadsheet.search.lexical import lexical_search
 from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
-MARK_START, MARK_END = "\x02", "\x03"
-_QUERY_POOL = ThreadPoolExecutor(
-    max_workers=2, thread_name_prefix="query-embedding"
-)  # highlight markers, turned into <mark> after escaping
+_QUERY_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semantic-search")
 
 
 class Mode(StrEnum):
@@ -76,7 +74,7 @@ class SearchResults:
 
 @lru_cache(maxsize=1024)
 def _query_vector(model: str, query: str) -> np.ndarray:
-    return load_embedder(model).encode([query])[0]
+    return load_query_embedder(model).encode([query])[0]
 
 
 def _allowed(engine: Engine, filters: SearchFilters) -> set[int] | None:
@@ -92,16 +90,14 @@ def _dense_candidates(
     query: str,
     filters: SearchFilters,
     model: str,
-    query_vector: np.ndarray | Future | None = None,
+    query_vector: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, float]], str | None]:
     """Dense candidates, and a notice when semantic search is partial or unavailable."""
     embedded, total = len(index), cached_paper_count(engine)
     if embedded == 0:
         return [], "Semantic index not built yet: keyword results only (run `broadsheet index`)."
     try:
-        if isinstance(query_vector, Future):
-            query_vector = query_vector.result()
-        elif query_vector is None:
+        if query_vector is None:
             query_vector = _query_vector(model, query)
     except EmbedderUnavailable as exc:
         return [], f"Semantic search unavailable ({exc}): keyword results only."
@@ -119,19 +115,12 @@ def paper_rows(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
         return papers_by_seq(connection, seqs)
 
 
-def _highlights(engine: Engine, query: str, seqs: list[int]) -> dict[int, tuple[str, str]]:
-    expression = match_expression(query)
-    if expression is None or not seqs or engine.dialect.name != "sqlite":
-        return {}
-    sql = text(
-        "SELECT rowid, highlight(papers_fts, 0, :a, :b), snippet(papers_fts, 1, :a, :b, '…', 48)"
-        " FROM papers_fts WHERE papers_fts MATCH :q AND rowid IN ("
-        + ",".join(str(int(s)) for s in seqs)
-        + ")"
-    )
-    with engine.connect() as connection:
-        rows = connection.execute(sql, {"a": MARK_START, "b": MARK_END, "q": expression})
-        return {seq: (title, snippet) for seq, title, snippet in rows}
+def _highlights(query: str, rows: dict[int, dict[str, Any]]) -> dict[int, tuple[str, str]]:
+    stems = query_stems(query)
+    return {
+        seq: (highlight(row["title"], stems), snippet(row["abstract"], stems))
+        for seq, row in rows.items()
+    }
 
 
 def _sort_columns(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
@@ -182,21 +171,23 @@ def retrieve(
 ) -> Candidates:
     """Both retrievers' candidates for ``query``; keywords alone when semantics are unavailable.
 
+    The semantic side (embedding the query, then the vector search) runs in a worker thread
+    while SQLite ranks by keywords: both release the GIL, so on two cores they overlap.
     ``query_vector`` saves embedding the query (callers that embed many queries in a batch).
     """
-    semantic = mode in (Mode.hybrid, Mode.dense)
-    index = vector_index(engine, model) if semantic else None
-    vector: np.ndarray | Future | None = query_vector
-    if index is not None and vector is None and len(index):
-        # embed the query while SQLite ranks by keywords: both release the GIL
-        vector = _QUERY_POOL.submit(_query_vector, model, query)
+    semantic: Future | None = None
+    if mode in (Mode.hybrid, Mode.dense):
+        index = vector_index(engine, model)
+        semantic = _QUERY_POOL.submit(
+            _dense_candidates, engine, index, query, filters, model, query_vector
+        )
     lexical: list[tuple[int, float]] = []
     if mode in (Mode.hybrid, Mode.lexical):
         lexical = _lexical(engine, query, filters)
     dense: list[tuple[int, float]] = []
     notice = None
-    if index is not None:
-        dense, notice = _dense_candidates(engine, index, query, filters, model, vector)
+    if semantic is not None:
+        dense, notice = semantic.result()
         if not dense and notice:
             if mode == Mode.dense:
                 lexical = _lexical(engine, query, filters)
@@ -226,7 +217,7 @@ def search_papers(
     page = ranked[request.offset : request.offset + request.limit]
     rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
     page = [f for f in page if f.seq in rows]  # a paper deleted since it was indexed
-    marks = _highlights(engine, query, [f.seq for f in page])
+    marks = _highlights(query, rows)
     hits = [
         SearchHit(rows[f.seq], f.score, f.lexical, f.dense, *marks.get(f.seq, (None, None)))
         for f in page

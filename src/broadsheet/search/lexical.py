@@ -9,9 +9,7 @@ twice the abstract ranks best.
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
-from functools import lru_cache
 
 import snowballstemmer
 from sqlalchemy import Connection, column, func, literal_column, select, table, text
@@ -64,25 +62,32 @@ def match_expression(query: str, terms: list[str] | None = None) -> str | None:
     return " OR ".join(f'"{t}"' for t in terms)
 
 
-@lru_cache(maxsize=65_536)
-def _document_frequency(database: str, stem: str, size_bucket: int) -> int:
+_document_frequencies: dict[tuple[str, int], dict[str, int]] = {}
+_CACHED_STEMS = 65_536
+
+
+def _document_frequency(connection: Connection, stem: str, size_bucket: int) -> int:
     """Papers holding ``stem`` (cached; ``size_bucket`` renews the cache as the store grows)."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        row = connection.execute(
+    key = (str(connection.engine.url), size_bucket)
+    known = _document_frequencies.get(key)
+    if known is None or len(known) > _CACHED_STEMS:
+        known = _document_frequencies[key] = {}
+    if stem not in known:
+        row = connection.exec_driver_sql(
             "SELECT doc FROM papers_fts_vocab WHERE term = ?", (stem,)
-        ).fetchone()
-    return row[0] if row else 0
+        ).first()
+        known[stem] = row[0] if row else 0
+    return known[stem]
 
 
 def prune_common_terms(connection: Connection, terms: list[str], papers_count: int) -> list[str]:
     """``terms`` without those held by more than COMMON_SHARE of a large store's papers."""
-    database = connection.engine.url.database
-    if papers_count < PRUNE_FROM_PAPERS or len(terms) < 2 or not database:
+    if papers_count < PRUNE_FROM_PAPERS or len(terms) < 2:
         return terms
     limit = COMMON_SHARE * papers_count
     bucket = papers_count // 10_000
     rare = [
-        t for t in terms if _document_frequency(database, _stemmer.stemWord(t), bucket) <= limit
+        t for t in terms if _document_frequency(connection, _stemmer.stemWord(t), bucket) <= limit
     ]
     return rare or terms
 

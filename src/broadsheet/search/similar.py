@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from broadsheet.db.schema import papers
 from broadsheet.papers.repository import papers_by_seq
-from broadsheet.search.embed import DEFAULT_MODEL, load_embedder, paper_text
+from broadsheet.search.embed import DEFAULT_MODEL, load_query_embedder, paper_text
 from broadsheet.search.vectors import vector_index
 
 
@@ -36,7 +36,7 @@ def similar_papers(
     index = vector_index(engine, model)
     vector = index.vector_of(row.seq)
     if vector is None:
-        vector = load_embedder(model).encode([paper_text(row.title, row.abstract)])[0]
+        vector = load_query_embedder(model).encode([paper_text(row.title, row.abstract)])[0]
     neighbours = index.search(vector, limit, exclude=row.seq)
     with engine.connect() as connection:
         rows = papers_by_seq(connection, [seq for seq, _ in neighbours])
