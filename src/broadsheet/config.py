@@ -19,6 +19,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the store (default: ./broadsheet.db).",
     )
     site_name: str = "Broadsheet"
+    secret_key: str | None = Field(
+        None, description="Signs session cookies; default: a random key kept beside the store."
+    )
+    base_url: str = Field(
+        "http://localhost:8000", description="Public address, for links in feeds and mails."
+    )
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_api_delay: float = Field(3.0, description="Seconds between arXiv API requests.")
     arxiv_api_page_size: int = 100

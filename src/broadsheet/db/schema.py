@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -68,6 +69,10 @@ papers = Table(
     Column("record_hash", String(32), nullable=False),  # over every stored field: detects change
     Column("created_at", DateTime, nullable=False),
     Column("modified_at", DateTime, nullable=False),
+    # community, kept in step with votes and comments in the same transaction
+    Column("member_votes", Integer, nullable=False, server_default=text("0")),
+    Column("comment_count", Integer, nullable=False, server_default=text("0")),
+    Column("hidden_at", DateTime),  # hidden by an admin
     Index("ix_papers_published_at", "published_at"),
     Index("ix_papers_primary_category", "primary_category"),
     Index(  # most papers have no organisation: index only those that do
@@ -148,4 +153,45 @@ import_runs = Table(
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     Index("ix_import_runs_path", "path"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(40), nullable=False, unique=True),
+    Column("email", String(320)),
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("is_admin", Boolean, nullable=False, server_default=text("0")),
+    Column("created_at", DateTime, nullable=False),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_votes_paper_id", "paper_id"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("body", Text, nullable=False),  # markdown as written; rendered and sanitised on display
+    Column("created_at", DateTime, nullable=False),
+    Column("hidden_at", DateTime),
+    Index("ix_comments_paper_id", "paper_id"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # pending, confirmed, unsubscribed
+    Column("created_at", DateTime, nullable=False),
 )

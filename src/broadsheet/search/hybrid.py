@@ -216,7 +216,8 @@ def search_papers(
         ranked.sort(key=_sort_key(request.sort, keys), reverse=True)
     page = ranked[request.offset : request.offset + request.limit]
     rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
-    page = [f for f in page if f.seq in rows]  # a paper deleted since it was indexed
+    # a paper deleted since it was indexed, or hidden by an admin
+    page = [f for f in page if f.seq in rows and rows[f.seq].get("hidden_at") is None]
     marks = _highlights(query, rows)
     hits = [
         SearchHit(rows[f.seq], f.score, f.lexical, f.dense, *marks.get(f.seq, (None, None)))

@@ -4,32 +4,55 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
 
 from broadsheet import __version__
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import open_store
-from broadsheet.papers.repository import list_recent_papers
+from broadsheet.web import format as formatting
+from broadsheet.web.routes import api, feeds, pages
+from broadsheet.web.security import CSRF_HEADER, csrf_token, secret_key
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+HERE = Path(__file__).parent
+SESSION_COOKIE = "broadsheet_session"
+
+
+def make_templates(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["card_date"] = formatting.card_date
+    templates.env.filters["marked"] = formatting.marked
+    templates.env.globals.update(
+        site_name=settings.site_name, csrf_token=csrf_token, csrf_header=CSRF_HEADER
+    )
+    return templates
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = open_store(settings.database_url)
-    app = FastAPI(title=settings.site_name, version=__version__)
+    app = FastAPI(
+        title=f"{settings.site_name} API",
+        version=__version__,
+        description="Daily papers, paper pages, hybrid search and similar papers as JSON.",
+    )
+    app.state.settings = settings
+    app.state.engine = open_store(settings.database_url)
+    app.state.templates = make_templates(settings)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key(settings),
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=settings.base_url.startswith("https://"),
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(feeds.router)
 
-    @app.get("/", response_class=HTMLResponse)
-    def index(request: Request) -> HTMLResponse:
-        with engine.connect() as connection:
-            papers = list_recent_papers(connection, limit=100)
-        return TEMPLATES.TemplateResponse(
-            request, "index.html", {"site_name": settings.site_name, "papers": papers}
-        )
-
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 

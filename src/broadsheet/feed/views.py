@@ -1,0 +1,121 @@
+"""What the feed shows for a period: its papers, sorted, and where the neighbours are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from broadsheet.db.schema import feed_entries, organisations, papers
+from broadsheet.feed.periods import Period, Window, window
+from broadsheet.feed.trending import trending_score
+
+
+class FeedSort(StrEnum):
+    trending = "trending"
+    top = "top"
+    new = "new"
+
+
+@dataclass(slots=True)
+class FeedPage:
+    window: Window
+    sort: FeedSort
+    papers: list[dict[str, Any]]  # this page's rows, each with votes, feed_day and score
+    total: int  # papers in the whole period
+    previous_day: date | None  # the nearest earlier day with papers
+    next_day: date | None  # the nearest later day with papers
+
+
+CARD_COLUMNS = (
+    papers.c.seq,
+    papers.c.id,
+    papers.c.title,
+    papers.c.abstract,
+    papers.c.authors,
+    papers.c.published_at,
+    papers.c.upvotes,
+    papers.c.member_votes,
+    papers.c.comment_count,
+    papers.c.links,
+    organisations.c.slug.label("organisation_slug"),
+    organisations.c.name.label("organisation_name"),
+    organisations.c.full_name.label("organisation_full_name"),
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def latest_feed_day(connection: Connection, on_or_before: date | None = None) -> date | None:
+    query = select(func.max(feed_entries.c.day))
+    if on_or_before is not None:
+        query = query.where(feed_entries.c.day <= on_or_before)
+    return connection.execute(query).scalar_one_or_none()
+
+
+def _neighbour_days(connection: Connection, current: Window) -> tuple[date | None, date | None]:
+    before = connection.execute(
+        select(func.max(feed_entries.c.day)).where(feed_entries.c.day < current.first)
+    ).scalar_one_or_none()
+    after = connection.execute(
+        select(func.min(feed_entries.c.day)).where(feed_entries.c.day > current.last)
+    ).scalar_one_or_none()
+    return before, after
+
+
+def _as_of(current: Window, now: datetime) -> datetime:
+    end_of_period = datetime.combine(current.last + timedelta(days=1), time())
+    return min(now, end_of_period)
+
+
+def _sort_key(sort: FeedSort):
+    if sort == FeedSort.top:
+        return lambda r: (r["votes"], r["published_at"] or datetime.min, r["id"])
+    if sort == FeedSort.new:
+        return lambda r: (r["feed_day"], r["published_at"] or datetime.min, r["id"])
+    return lambda r: (r["score"], r["votes"], r["published_at"] or datetime.min, r["id"])
+
+
+def feed_page(
+    connection: Connection,
+    period: Period,
+    day: date,
+    sort: FeedSort = FeedSort.trending,
+    limit: int = 30,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> FeedPage:
+    """Papers put on the feed during the ``period`` holding ``day``, best first by ``sort``."""
+    current = window(period, day)
+    feed_day = func.min(feed_entries.c.day).label("feed_day")
+    query = (
+        select(*CARD_COLUMNS, feed_day)
+        .select_from(
+            feed_entries.join(papers, papers.c.id == feed_entries.c.paper_id).outerjoin(
+                organisations, organisations.c.id == papers.c.organisation_id
+            )
+        )
+        .where(
+            feed_entries.c.day >= current.first,
+            feed_entries.c.day <= current.last,
+            papers.c.hidden_at.is_(None),
+        )
+        .group_by(papers.c.seq)
+    )
+    as_of = _as_of(current, now or utc_now())
+    rows = []
+    for row in connection.execute(query).mappings():
+        item = dict(row)
+        if isinstance(item["feed_day"], str):  # SQLite returns min() of a date as text
+            item["feed_day"] = date.fromisoformat(item["feed_day"])
+        item["votes"] = item["upvotes"] + item["member_votes"]
+        item["score"] = trending_score(item["votes"], item["feed_day"], as_of)
+        rows.append(item)
+    rows.sort(key=_sort_key(sort), reverse=True)
+    previous_day, next_day = _neighbour_days(connection, current)
+    return FeedPage(current, sort, rows[offset : offset + limit], len(rows), previous_day, next_day)

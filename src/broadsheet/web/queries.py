@@ -1,0 +1,72 @@
+"""What the pages and the API ask of the store and of search, parsed from request parameters."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from broadsheet.feed.periods import Period
+from broadsheet.feed.views import FeedPage, FeedSort, feed_page, latest_feed_day, utc_now
+from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
+from broadsheet.papers.repository import get_paper
+from broadsheet.search.filters import SearchFilters
+from broadsheet.search.hybrid import SearchRequest, SearchResults, Sort, search_papers
+from broadsheet.search.similar import SimilarPaper, similar_papers
+
+PAGE_SIZE = 30
+
+
+def load_feed(
+    engine: Engine,
+    day: date | None,
+    period: Period,
+    sort: FeedSort,
+    page: int = 1,
+) -> FeedPage | None:
+    """The feed for ``day`` (default: the latest day with papers); None on an empty store."""
+    with engine.connect() as connection:
+        day = day or latest_feed_day(connection, utc_now().date()) or latest_feed_day(connection)
+        if day is None:
+            return None
+        return feed_page(
+            connection, period, day, sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+
+
+def canonical_id(paper_id: str) -> str:
+    """An arXiv id in any spelling as stored (no version); other ids as given."""
+    try:
+        return parse_arxiv_id(paper_id).id
+    except InvalidArxivId:
+        return paper_id
+
+
+def load_paper(engine: Engine, paper_id: str) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        paper = get_paper(connection, canonical_id(paper_id))
+    if paper is None or paper.get("hidden_at") is not None:
+        return None
+    return paper
+
+
+def load_similar(engine: Engine, paper_id: str, limit: int = 5) -> list[SimilarPaper]:
+    """Similar papers, or none when semantic search is unavailable (no model, no vectors)."""
+    try:
+        found = similar_papers(engine, paper_id, limit=limit + 5)
+    except Exception:  # an optional panel: the paper page must render without it
+        return []
+    return [s for s in found if s.paper.get("hidden_at") is None][:limit]
+
+
+def run_search(
+    engine: Engine,
+    query: str,
+    filters: SearchFilters,
+    sort: Sort = Sort.relevance,
+    page: int = 1,
+    limit: int = PAGE_SIZE,
+) -> SearchResults:
+    request = SearchRequest(query, filters, sort, limit=limit, offset=(page - 1) * limit)
+    return search_papers(engine, request)

@@ -1,0 +1,152 @@
+"""The JSON API: daily papers (in the shape of the public daily-papers API), papers, search."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from broadsheet.feed.periods import Period
+from broadsheet.feed.views import FeedSort, feed_page, latest_feed_day
+from broadsheet.papers.present import paper_json
+from broadsheet.search.filters import SearchFilters
+from broadsheet.search.hybrid import Sort
+from broadsheet.web.format import marked
+from broadsheet.web.queries import canonical_id, load_paper, load_similar, run_search
+
+router = APIRouter(prefix="/api", tags=["papers"])
+
+
+class Author(BaseModel):
+    name: str
+
+
+class Organisation(BaseModel):
+    name: str
+    slug: str
+    fullname: str | None = None
+
+
+class PaperOut(BaseModel):
+    id: str = Field(description="arXiv id without version (or `corpus:id`)")
+    version: int | None = None
+    title: str
+    summary: str = Field(description="The abstract, cleaned for display")
+    authors: list[Author]
+    publishedAt: str | None = None
+    upvotes: int = Field(description="Imported upvotes plus members' votes")
+    numComments: int = 0
+    categories: list[str] = []
+    organization: Organisation | None = None
+    links: dict[str, str] = {}
+
+
+class DailyPaperOut(BaseModel):
+    paper: PaperOut
+    title: str
+    publishedAt: str
+
+
+class SearchHitOut(BaseModel):
+    paper: PaperOut
+    score: float = Field(description="Fused relevance in [0, 1]")
+    highlight: str | None = Field(None, description="Best abstract window, terms in <mark>")
+
+
+class SearchOut(BaseModel):
+    query: str
+    mode: str = Field(description="What ran: hybrid, or lexical when vectors are missing")
+    total: int = Field(description="Results above the relevance cut-off")
+    notice: str | None = None
+    results: list[SearchHitOut]
+
+
+class SimilarOut(BaseModel):
+    paper: PaperOut
+    similarity: float
+
+
+def paper_out(row: dict[str, Any]) -> dict[str, Any]:
+    data = paper_json(row)
+    data["upvotes"] = row["upvotes"] + row.get("member_votes", 0)
+    data["numComments"] = row.get("comment_count", 0)
+    return data
+
+
+@router.get("/daily_papers", response_model=list[DailyPaperOut])
+def daily_papers(
+    request: Request,
+    day: Annotated[date | None, Query(alias="date", description="YYYY-MM-DD")] = None,
+    sort: FeedSort = FeedSort.trending,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """The papers put on the feed on ``date`` (default: the latest day with papers)."""
+    with request.app.state.engine.connect() as connection:
+        day = day or latest_feed_day(connection)
+        if day is None:
+            return []
+        page = feed_page(connection, Period.daily, day, sort, limit=limit)
+    entries = []
+    for row in page.papers:
+        featured = datetime.combine(row["feed_day"], time()).isoformat() + "Z"
+        paper = paper_out(row | {"version": None, "categories": "", "organisation_slug": None})
+        entries.append({"paper": paper, "title": row["title"], "publishedAt": featured})
+    return entries
+
+
+@router.get("/papers/search", response_model=SearchOut)
+def search(
+    request: Request,
+    q: Annotated[str, Query(max_length=10_000, description="Words, in your own phrasing")],
+    since: date | None = None,
+    until: date | None = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    organisation: Annotated[str | None, Query(max_length=200)] = None,
+    min_upvotes: Annotated[int | None, Query(ge=0)] = None,
+    sort: Sort = Sort.relevance,
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 30,
+) -> dict[str, Any]:
+    """Hybrid (keyword + semantic) search with a relevance cut-off."""
+    filters = SearchFilters(since, until, category, organisation, min_upvotes)
+    found = run_search(request.app.state.engine, q, filters, sort, page, limit)
+    return {
+        "query": found.query,
+        "mode": found.mode.value,
+        "total": found.total,
+        "notice": found.notice,
+        "results": [
+            {
+                "paper": paper_out(hit.paper),
+                "score": hit.score,
+                "highlight": str(marked(hit.abstract_highlight))
+                if hit.abstract_highlight
+                else None,
+            }
+            for hit in found.hits
+        ],
+    }
+
+
+@router.get("/papers/{paper_id:path}/similar", response_model=list[SimilarOut])
+def similar(
+    request: Request, paper_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
+) -> list[dict[str, Any]]:
+    """Papers closest in meaning (by embedding), the paper itself excluded."""
+    engine = request.app.state.engine
+    if load_paper(engine, paper_id) is None:
+        raise HTTPException(404, f"No paper {paper_id!r} here.")
+    return [
+        {"paper": paper_out(s.paper), "similarity": s.similarity}
+        for s in load_similar(engine, canonical_id(paper_id), limit)
+    ]
+
+
+@router.get("/papers/{paper_id:path}", response_model=PaperOut)
+def paper(request: Request, paper_id: str) -> dict[str, Any]:
+    found = load_paper(request.app.state.engine, paper_id)
+    if found is None:
+        raise HTTPException(404, f"No paper {paper_id!r} here.")
+    return paper_out(found)

@@ -1,0 +1,73 @@
+"""Atom feeds of the daily page and of any search (feedgen)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from feedgen.feed import FeedGenerator
+
+from broadsheet.feed.periods import Period
+from broadsheet.feed.views import FeedSort
+from broadsheet.search.filters import SearchFilters
+from broadsheet.web.queries import load_feed, run_search
+
+router = APIRouter(include_in_schema=False)
+ATOM = "application/atom+xml; charset=utf-8"
+
+
+def _feed(request: Request, title: str, self_path: str) -> FeedGenerator:
+    base = request.app.state.settings.base_url.rstrip("/")
+    feed = FeedGenerator()
+    feed.id(base + self_path)
+    feed.title(title)
+    feed.link(href=base + self_path, rel="self")
+    feed.link(href=base + "/", rel="alternate")
+    feed.language("en")
+    return feed
+
+
+def _entry(feed: FeedGenerator, request: Request, paper: dict[str, Any], when: datetime) -> None:
+    base = request.app.state.settings.base_url.rstrip("/")
+    entry = feed.add_entry(order="append")
+    entry.id(f"{base}/papers/{paper['id']}")
+    entry.title(paper["title"])
+    entry.link(href=f"{base}/papers/{paper['id']}")
+    entry.summary(paper["abstract"])
+    for name in paper["authors"][:20]:
+        entry.author(name=name)
+    entry.updated(when.replace(tzinfo=UTC))
+    if paper.get("published_at"):
+        entry.published(paper["published_at"].replace(tzinfo=UTC))
+
+
+def _response(feed: FeedGenerator, empty_since: datetime) -> Response:
+    if not feed.entry():
+        feed.updated(empty_since.replace(tzinfo=UTC))
+    return Response(feed.atom_str(pretty=True), media_type=ATOM)
+
+
+@router.get("/feed.atom")
+def daily_feed(
+    request: Request, day: Annotated[date | None, Query(alias="date")] = None
+) -> Response:
+    """The daily page, trending first."""
+    site = request.app.state.settings.site_name
+    page = load_feed(request.app.state.engine, day, Period.daily, FeedSort.trending)
+    feed = _feed(request, f"{site}: daily papers", "/feed.atom")
+    for paper in page.papers if page else []:
+        _entry(feed, request, paper, datetime.combine(paper["feed_day"], time()))
+    return _response(feed, datetime(2000, 1, 1))
+
+
+@router.get("/search.atom")
+def search_feed(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -> Response:
+    """A search as a feed: subscribe to a query in a feed reader."""
+    site = request.app.state.settings.site_name
+    feed = _feed(request, f"{site}: search “{q.strip()}”", "/search.atom")
+    results = run_search(request.app.state.engine, q, SearchFilters(), limit=50)
+    for hit in results.hits:
+        paper = hit.paper
+        _entry(feed, request, paper, paper.get("published_at") or paper["modified_at"])
+    return _response(feed, datetime(2000, 1, 1))
