@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from sqlalchemy import Engine
 
 from broadsheet.feed.periods import Period
@@ -70,3 +72,26 @@ def run_search(
 ) -> SearchResults:
     request = SearchRequest(query, filters, sort, limit=limit, offset=(page - 1) * limit)
     return search_papers(engine, request)
+
+
+@dataclass(slots=True)
+class SearchParams:
+    q: str
+    filters: SearchFilters
+    sort: Sort
+    page: int
+
+
+def search_params(
+    q: Annotated[str, Query(max_length=10_000, description="Words, in your own phrasing")] = "",
+    since: date | None = None,
+    until: date | None = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    organisation: Annotated[str | None, Query(max_length=200)] = None,
+    min_upvotes: Annotated[int | None, Query(ge=0)] = None,
+    sort: Sort = Sort.relevance,
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+) -> SearchParams:
+    """The search parameters the page and the API share (a FastAPI dependency)."""
+    filters = SearchFilters(since, until, category or None, organisation or None, min_upvotes)
+    return SearchParams(q, filters, sort, page)

@@ -5,16 +5,21 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort, feed_page, latest_feed_day
 from broadsheet.papers.present import paper_json
-from broadsheet.search.filters import SearchFilters
-from broadsheet.search.hybrid import Sort
 from broadsheet.web.format import marked
-from broadsheet.web.queries import canonical_id, load_paper, load_similar, run_search
+from broadsheet.web.queries import (
+    SearchParams,
+    canonical_id,
+    load_paper,
+    load_similar,
+    run_search,
+    search_params,
+)
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
@@ -99,19 +104,12 @@ def daily_papers(
 @router.get("/papers/search", response_model=SearchOut)
 def search(
     request: Request,
-    q: Annotated[str, Query(max_length=10_000, description="Words, in your own phrasing")],
-    since: date | None = None,
-    until: date | None = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    organisation: Annotated[str | None, Query(max_length=200)] = None,
-    min_upvotes: Annotated[int | None, Query(ge=0)] = None,
-    sort: Sort = Sort.relevance,
-    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    params: Annotated[SearchParams, Depends(search_params)],
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
 ) -> dict[str, Any]:
     """Hybrid (keyword + semantic) search with a relevance cut-off."""
-    filters = SearchFilters(since, until, category, organisation, min_upvotes)
-    found = run_search(request.app.state.engine, q, filters, sort, page, limit)
+    engine = request.app.state.engine
+    found = run_search(engine, params.q, params.filters, params.sort, params.page, limit)
     return {
         "query": found.query,
         "mode": found.mode.value,

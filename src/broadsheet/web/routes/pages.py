@@ -11,10 +11,15 @@ from fastapi.responses import HTMLResponse
 from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort
 from broadsheet.papers.ids import is_arxiv_id
-from broadsheet.search.filters import SearchFilters
-from broadsheet.search.hybrid import Sort
 from broadsheet.subscriptions import InvalidEmail, add_subscriber
-from broadsheet.web.queries import load_feed, load_paper, load_similar, run_search
+from broadsheet.web.queries import (
+    SearchParams,
+    load_feed,
+    load_paper,
+    load_similar,
+    run_search,
+    search_params,
+)
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -57,20 +62,20 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
-    request: Request,
-    q: Annotated[str, Query(max_length=10_000)] = "",
-    since: date | None = None,
-    until: date | None = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    organisation: Annotated[str | None, Query(max_length=200)] = None,
-    min_upvotes: Annotated[int | None, Query(ge=0)] = None,
-    sort: Sort = Sort.relevance,
-    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    request: Request, params: Annotated[SearchParams, Depends(search_params)]
 ) -> HTMLResponse:
-    filters = SearchFilters(since, until, category or None, organisation or None, min_upvotes)
-    results = run_search(request.app.state.engine, q, filters, sort, page) if q.strip() else None
+    engine = request.app.state.engine
+    found = None
+    if params.q.strip():
+        found = run_search(engine, params.q, params.filters, params.sort, params.page)
     return _render(
-        request, "search.html", q=q, filters=filters, sort=sort, results=results, page=page
+        request,
+        "search.html",
+        q=params.q,
+        filters=params.filters,
+        sort=params.sort,
+        results=found,
+        page=params.page,
     )
 
 
