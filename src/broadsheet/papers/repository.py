@@ -392,23 +392,6 @@ def papers_by_seq(connection: Connection, seqs: Sequence[int]) -> dict[int, dict
     return found
 
 
-def list_recent_papers(connection: Connection, limit: int = 50) -> list[dict[str, Any]]:
-    query = (
-        select(
-            papers.c.id,
-            papers.c.title,
-            papers.c.abstract,
-            papers.c.authors,
-            papers.c.published_at,
-            papers.c.upvotes,
-            papers.c.primary_category,
-        )
-        .order_by(papers.c.published_at.desc().nulls_last(), papers.c.id)
-        .limit(limit)
-    )
-    return [dict(r) for r in connection.execute(query).mappings()]
-
-
 @dataclass(slots=True)
 class StoreStats:
     papers: int

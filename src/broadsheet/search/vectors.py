@@ -231,6 +231,11 @@ class VectorIndex:
             self.graph.last_rowid = max(rowid for rowid, _ in self._backlog.values())
             self._backlog = {}
 
+    def save_graph(self, path: Path) -> None:
+        """Write the graph to ``path`` and remember that version as the one loaded."""
+        self.graph.save(path, self.dim)
+        self._graph_version = graph_version(path)
+
     def vector_of(self, seq: int) -> np.ndarray | None:
         row = self._row_of.get(seq)
         return None if row is None else self.matrix[row]
@@ -297,6 +302,5 @@ def save_graph(
     if path is None or len(index) < ANN_FROM:
         return None
     index.catch_up_graph(build=True, progress=progress)
-    index.graph.save(path, index.dim)
-    index._graph_version = graph_version(path)
+    index.save_graph(path)
     return len(index.graph)

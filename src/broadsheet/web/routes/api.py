@@ -96,8 +96,7 @@ def daily_papers(
     entries = []
     for row in page.papers:
         featured = datetime.combine(row["feed_day"], time()).isoformat() + "Z"
-        paper = paper_out(row | {"version": None, "categories": "", "organisation_slug": None})
-        entries.append({"paper": paper, "title": row["title"], "publishedAt": featured})
+        entries.append({"paper": paper_out(row), "title": row["title"], "publishedAt": featured})
     return entries
 
 

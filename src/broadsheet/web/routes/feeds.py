@@ -42,9 +42,12 @@ def _entry(feed: FeedGenerator, request: Request, paper: dict[str, Any], when: d
         entry.published(paper["published_at"].replace(tzinfo=UTC))
 
 
-def _response(feed: FeedGenerator, empty_since: datetime) -> Response:
+EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)  # Atom needs a date even with no entries
+
+
+def _response(feed: FeedGenerator) -> Response:
     if not feed.entry():
-        feed.updated(empty_since.replace(tzinfo=UTC))
+        feed.updated(EMPTY_FEED_UPDATED)
     return Response(feed.atom_str(pretty=True), media_type=ATOM)
 
 
@@ -58,7 +61,7 @@ def daily_feed(
     feed = _feed(request, f"{site}: daily papers", "/feed.atom")
     for paper in page.papers if page else []:
         _entry(feed, request, paper, datetime.combine(paper["feed_day"], time()))
-    return _response(feed, datetime(2000, 1, 1))
+    return _response(feed)
 
 
 @router.get("/search.atom")
@@ -70,4 +73,4 @@ def search_feed(request: Request, q: Annotated[str, Query(max_length=10_000)] = 
     for hit in results.hits:
         paper = hit.paper
         _entry(feed, request, paper, paper.get("published_at") or paper["modified_at"])
-    return _response(feed, datetime(2000, 1, 1))
+    return _response(feed)
