@@ -33,7 +33,9 @@ app = typer.Typer(
 harvest_app = typer.Typer(help="Harvest new papers from live sources.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage member accounts.", no_args_is_help=True)
 app.add_typer(harvest_app, name="harvest")
+app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(eval_app, name="eval")
 console = Console(stderr=True)
@@ -448,6 +450,48 @@ def db_upgrade() -> None:
     """Apply schema migrations (also done automatically on every command)."""
     _store()
     console.print("schema is up to date")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="The new member's username.")],
+    admin: Annotated[bool, typer.Option(help="Give the member admin rights.")] = False,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="BROADSHEET_NEW_PASSWORD",
+            help="Asked for when not given.",
+        ),
+    ] = "",
+) -> None:
+    """Create a member account (e.g. the first admin)."""
+    from broadsheet.community.accounts import AccountError, create_member
+
+    try:
+        member = create_member(_store(), username, password, is_admin=admin)
+    except AccountError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"created {member.username}" + (" (admin)" if member.is_admin else ""))
+
+
+@users_app.command("admin")
+def users_admin(
+    username: Annotated[str, typer.Argument(help="An existing member.")],
+    revoke: Annotated[bool, typer.Option(help="Take admin rights away instead.")] = False,
+) -> None:
+    """Grant (or revoke) admin rights: admins can hide papers and comments."""
+    from broadsheet.community.accounts import AccountError, set_admin
+
+    try:
+        member = set_admin(_store(), username, not revoke)
+    except AccountError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{member.username} is {'now' if member.is_admin else 'no longer'} an admin")
 
 
 @app.command()

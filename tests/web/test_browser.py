@@ -5,19 +5,18 @@ Screenshots go to ``test-artifacts/browser/`` at the repository root.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from broadsheet.config import Settings
 from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
+from fake_arxiv import FakeArxiv, fake_arxiv
+from helpers import live_server as running
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -27,28 +26,23 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def arxiv() -> Iterator[FakeArxiv]:
+    with fake_arxiv() as fake:
+        yield fake
 
 
 @pytest.fixture
-def live_server(store: Engine, database_url: str, daily_papers_file) -> Iterator[str]:
+def live_server(store: Engine, database_url: str, daily_papers_file, arxiv) -> Iterator[str]:
     import_file(store, daily_papers_file)
-    app = create_app(Settings(database_url=database_url, secret_key="browser-test"))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    settings = Settings(
+        database_url=database_url,
+        secret_key="browser-test",
+        arxiv_api_url=arxiv.url,
+        arxiv_api_delay=0.0,
+    )
+    with running(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -106,3 +100,49 @@ def test_phone_width_keeps_cards_readable(page) -> None:
     assert card.bounding_box()["width"] <= 390
     overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     assert not overflow
+
+
+def test_member_signs_up_submits_upvotes_and_comments(page) -> None:
+    page.goto("/")
+    page.get_by_role("link", name="Sign up").click()
+    page.get_by_label("Username").fill("reader")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")
+    assert page.locator("nav.account .who").inner_text() == "reader"
+
+    page.get_by_role("link", name="Submit").click()
+    page.get_by_label("arXiv id or URL").fill("https://arxiv.org/abs/2401.00123v1")
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url("**/papers/2401.00123")
+    assert page.locator("h1").inner_text() == "Gradient Noise Is All You Need"
+    page.screenshot(path=ARTIFACTS / "submitted-paper.png")
+
+    page.evaluate("window.notReloaded = true")  # lost if the page reloads
+    vote = page.locator(".paper-head form.vote")
+    assert vote.locator(".count").inner_text() == ""
+    vote.get_by_role("button").click()
+    page.wait_for_function(
+        "document.querySelector('.paper-head form.vote .count').textContent.trim() === '1'"
+    )
+    assert vote.get_by_role("button").get_attribute("aria-pressed") == "true"
+    assert page.evaluate("window.notReloaded") is True
+
+    page.get_by_label("Add a comment").fill("Worth reading: **section 3** has the proof.")
+    page.get_by_role("button", name="Comment").click()
+    page.wait_for_selector("article.comment strong")
+    assert page.locator("article.comment strong").inner_text() == "section 3"
+    assert page.get_by_label("Add a comment").input_value() == ""
+    assert page.evaluate("window.notReloaded") is True
+
+    page.goto("/")  # the submission is on today's feed with its vote
+    card = page.locator("article.card", has_text="Gradient Noise Is All You Need")
+    assert card.locator(".vote .count").inner_text() == "1"
+    assert card.locator("a.comments").get_attribute("aria-label") == "1 comment"
+
+
+def test_upvote_on_the_feed_as_a_visitor_asks_to_sign_in(page) -> None:
+    page.goto("/")
+    page.locator("article.card .vote a.upvote").first.click()
+    page.wait_for_url(re.compile(r"/signin\?next=/"))
+    assert page.locator("h1").inner_text() == "Sign in"

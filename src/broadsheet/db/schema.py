@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 
@@ -165,6 +166,8 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, server_default=text("0")),
     Column("created_at", DateTime, nullable=False),
 )
+# Usernames are unique in any letter case ("Ada" and "ada" are one member).
+Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
 
 votes = Table(
     "votes",
@@ -194,4 +197,13 @@ subscribers = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("status", String(16), nullable=False),  # pending, confirmed, unsubscribed
     Column("created_at", DateTime, nullable=False),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(300), primary_key=True),  # action and actor, e.g. "vote:user:7"
+    Column("window_start", BigInteger, primary_key=True),  # epoch seconds
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_limits_window_start", "window_start"),
 )

@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import Engine
 
 from broadsheet.config import Settings
+from broadsheet.papers.record import Paper
 from broadsheet.papers.repository import upsert_papers
 from broadsheet.sources.arxiv_api import (
     ArxivFeedError,
@@ -212,3 +213,35 @@ def harvest_arxiv(
         if own_client:
             client.close()
     return summary
+
+
+def fetch_arxiv_papers(
+    ids: list[str],
+    *,
+    settings: Settings,
+    client: httpx.Client | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Paper]:
+    """The papers with these arXiv ids, fetched from the API in one request (with retries).
+
+    Ids arXiv does not know are simply missing from the result.
+    """
+    if not ids:
+        return []
+    own_client = client is None
+    if client is None:
+        client = httpx.Client(
+            timeout=settings.arxiv_api_timeout,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=True,
+        )
+    try:
+        fetcher = _Fetcher(client, settings, sleep)
+        url, response = fetcher.get({"id_list": ",".join(ids), "max_results": str(len(ids))})
+        try:
+            return parse_feed(response.content, category="submission", url=url).papers
+        except ArxivFeedError as exc:
+            raise HarvestError(str(exc)) from exc
+    finally:
+        if own_client:
+            client.close()

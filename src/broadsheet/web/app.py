@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from broadsheet import __version__
+from broadsheet.community.ratelimit import RateLimited
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import open_store
 from broadsheet.web import format as formatting
-from broadsheet.web.routes import api, feeds, pages
+from broadsheet.web.auth import SignInRequired, sign_in_url
+from broadsheet.web.render import is_htmx, render
+from broadsheet.web.routes import accounts, api, community, feeds, pages
 from broadsheet.web.security import CSRF_HEADER, csrf_token, secret_key
 
 HERE = Path(__file__).parent
@@ -49,11 +53,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(accounts.router)
+    app.include_router(community.router)
+    app.include_router(community.submit_router)
     app.include_router(api.router)
     app.include_router(feeds.router)
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(RateLimited, _rate_limited)
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
+    """Members-only actions send visitors to sign in, then back where they were."""
+    target = sign_in_url(exc.next_url)
+    if is_htmx(request):  # htmx follows HX-Redirect with a full page load
+        return PlainTextResponse("Sign in first.", status_code=401, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _rate_limited(request: Request, exc: RateLimited) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)}
+    if is_htmx(request):
+        return PlainTextResponse(str(exc), status_code=429, headers=headers)
+    response = render(request, "error.html", status_code=429, message=str(exc))
+    response.headers.update(headers)
+    return response

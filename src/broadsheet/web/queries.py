@@ -45,10 +45,13 @@ def canonical_id(paper_id: str) -> str:
         return paper_id
 
 
-def load_paper(engine: Engine, paper_id: str) -> dict[str, Any] | None:
+def load_paper(
+    engine: Engine, paper_id: str, *, include_hidden: bool = False
+) -> dict[str, Any] | None:
+    """A stored paper by any spelling of its id; hidden ones only when asked (for admins)."""
     with engine.connect() as connection:
         paper = get_paper(connection, canonical_id(paper_id))
-    if paper is None or paper.get("hidden_at") is not None:
+    if paper is None or (paper.get("hidden_at") is not None and not include_hidden):
         return None
     return paper
 

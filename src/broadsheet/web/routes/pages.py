@@ -1,4 +1,4 @@
-"""The HTML pages: the daily feed, paper pages, search, and the Subscribe form."""
+"""The HTML pages: the daily feed, paper pages, organisations, search, and Subscribe."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from broadsheet.community.comments import list_comments
+from broadsheet.feed.organisations import organisation_page
 from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort
 from broadsheet.papers.ids import is_arxiv_id
 from broadsheet.subscriptions import InvalidEmail, add_subscriber
+from broadsheet.web.auth import current_member
 from broadsheet.web.queries import (
+    PAGE_SIZE,
     SearchParams,
     load_feed,
     load_paper,
@@ -20,18 +24,10 @@ from broadsheet.web.queries import (
     run_search,
     search_params,
 )
+from broadsheet.web.render import is_htmx, render, voted_for
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
-
-
-def _render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
-    templates = request.app.state.templates
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
-
-
-def _is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -43,21 +39,44 @@ def daily(
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> HTMLResponse:
     feed = load_feed(request.app.state.engine, day, period, sort, page)
-    if _is_htmx(request) and page > 1:  # infinite scroll: the next cards only
-        return _render(request, "_feed_cards.html", feed=feed, page=page)
-    return _render(request, "feed.html", feed=feed, page=page)
+    voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
+    if is_htmx(request) and page > 1:  # infinite scroll: the next cards only
+        return render(request, "_feed_cards.html", feed=feed, page=page, voted=voted)
+    return render(request, "feed.html", feed=feed, page=page, voted=voted)
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str) -> HTMLResponse:
     engine = request.app.state.engine
-    paper = load_paper(engine, paper_id)
+    member = current_member(request)
+    is_admin = member is not None and member.is_admin
+    paper = load_paper(engine, paper_id, include_hidden=is_admin)
     if paper is None:
         raise HTTPException(404, f"No paper {paper_id!r} here.")
     similar = load_similar(engine, paper["id"])
-    return _render(
-        request, "paper.html", paper=paper, similar=similar, arxiv=is_arxiv_id(paper["id"])
+    with engine.connect() as connection:
+        comments = list_comments(connection, paper["id"], include_hidden=is_admin)
+    return render(
+        request,
+        "paper.html",
+        paper=paper,
+        similar=similar,
+        comments=comments,
+        arxiv=is_arxiv_id(paper["id"]),
+        voted=voted_for(request, [paper["id"], *(s.paper["id"] for s in similar)]),
     )
+
+
+@router.get("/organisations/{slug}", response_class=HTMLResponse)
+def organisation(
+    request: Request, slug: str, page: Annotated[int, Query(ge=1, le=1000)] = 1
+) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        found = organisation_page(connection, slug, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    if found is None:
+        raise HTTPException(404, f"No organisation {slug!r} here.")
+    voted = voted_for(request, [p["id"] for p in found.papers])
+    return render(request, "organisation.html", org=found, page=page, voted=voted)
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -68,9 +87,11 @@ def search_page(
     found = None
     if params.q.strip():
         found = run_search(engine, params.q, params.filters, params.sort, params.page)
-    return _render(
+    shown = [hit.paper["id"] for hit in found.hits] if found else []
+    return render(
         request,
         "search.html",
+        voted=voted_for(request, shown),
         q=params.q,
         filters=params.filters,
         sort=params.sort,
@@ -84,5 +105,5 @@ def subscribe(request: Request, email: Annotated[str, Form(max_length=320)]) -> 
     try:
         add_subscriber(request.app.state.engine, email)
     except InvalidEmail as exc:
-        return _render(request, "subscribe.html", status_code=422, error=str(exc), email=email)
-    return _render(request, "subscribe.html", email=email.strip())
+        return render(request, "subscribe.html", status_code=422, error=str(exc), email=email)
+    return render(request, "subscribe.html", email=email.strip())

@@ -1,0 +1,1 @@
+"""Members and what they do: accounts, votes, comments, submissions, moderation, rate limits."""

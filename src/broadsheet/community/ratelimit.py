@@ -1,0 +1,84 @@
+"""Fixed-window rate limits kept in the store, so every worker process shares them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
+
+from broadsheet.db.schema import rate_limits
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``hits`` attempts of ``action`` per ``seconds`` for one actor."""
+
+    action: str
+    hits: int
+    seconds: int
+
+
+class RateLimited(Exception):
+    def __init__(self, limit: Limit, retry_after: int):
+        self.limit, self.retry_after = limit, retry_after
+        minutes = max(1, round(retry_after / 60))
+        super().__init__(
+            f"Too many {limit.action.replace('_', ' ')} attempts: "
+            f"try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+
+
+VOTES = Limit("votes", hits=120, seconds=600)
+COMMENTS = Limit("comments", hits=10, seconds=600)
+SUBMISSIONS = Limit("submissions", hits=20, seconds=3600)
+SIGN_INS = Limit("sign_in", hits=10, seconds=900)  # per address and per username
+SIGN_UPS = Limit("sign_up", hits=5, seconds=3600)  # per address
+
+_KEEP_SECONDS = 86_400  # counters older than a day are removed as new windows start
+
+
+def _upsert(connection: Connection):
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(rate_limits)
+    return statement.on_conflict_do_update(
+        index_elements=["key", "window_start"],
+        set_={"hits": rate_limits.c.hits + 1},
+    ).returning(rate_limits.c.hits)
+
+
+def hit(connection: Connection, limit: Limit, actor: str, now: float | None = None) -> None:
+    """Count one attempt by ``actor``; raise RateLimited once the window's allowance is spent.
+
+    It runs in the caller's transaction: when the action fails or is refused and the
+    transaction rolls back, the attempt is not counted.
+    """
+    now = time.time() if now is None else now
+    window_start = int(now // limit.seconds * limit.seconds)
+    key = f"{limit.action}:{actor}"
+    hits = connection.execute(
+        _upsert(connection).values(key=key, window_start=window_start, hits=1)
+    ).scalar_one()
+    if hits == 1:  # the first hit of a new window tidies expired counters
+        connection.execute(
+            delete(rate_limits).where(rate_limits.c.window_start < now - _KEEP_SECONDS)
+        )
+    if hits > limit.hits:
+        raise RateLimited(limit, retry_after=int(window_start + limit.seconds - now) + 1)
+
+
+def check(engine: Engine, limit: Limit, *actors: str) -> None:
+    """Count one attempt for each actor in its own committed transaction (sign-in, sign-up).
+
+    The count is kept even when the attempt is then refused, which is the point for sign-in.
+    """
+    with engine.begin() as connection:
+        errors = []
+        for actor in actors:
+            try:
+                hit(connection, limit, actor)
+            except RateLimited as exc:
+                errors.append(exc)
+    if errors:
+        raise max(errors, key=lambda e: e.retry_after)

@@ -1,0 +1,97 @@
+"""Upvotes: one per member per paper, toggled atomically, counted on the paper row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from broadsheet.community import ratelimit
+from broadsheet.community.accounts import Member
+from broadsheet.db.schema import papers, votes
+from broadsheet.papers.repository import insert_ignoring_conflicts
+
+
+class NoSuchPaper(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class VoteState:
+    paper_id: str
+    voted: bool  # whether the member now upvotes the paper
+    votes: int  # the paper's count: imported upvotes plus members' votes
+
+
+def _count(connection: Connection, paper_id: str) -> int:
+    row = connection.execute(
+        select(papers.c.upvotes, papers.c.member_votes).where(
+            papers.c.id == paper_id, papers.c.hidden_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        raise NoSuchPaper(paper_id)
+    return row.upvotes + row.member_votes
+
+
+def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None = None) -> VoteState:
+    """Upvote (``voted=True``), withdraw (``False``) or toggle (``None``) in one transaction.
+
+    The vote row and ``papers.member_votes`` change together: the insert or delete decides,
+    by its row count, whether the counter moves, so concurrent clicks never lose or double a
+    vote. SQLite serialises the writers; PostgreSQL's row lock on the paper does the same.
+    """
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with engine.begin() as connection:
+        ratelimit.hit(connection, ratelimit.VOTES, f"member:{member.id}")
+        _count(connection, paper_id)  # the paper must exist and be visible
+        if voted is None:
+            voted = (
+                connection.execute(
+                    select(votes.c.paper_id).where(
+                        votes.c.user_id == member.id, votes.c.paper_id == paper_id
+                    )
+                ).first()
+                is None
+            )
+        if voted:
+            statement = insert_ignoring_conflicts(connection, votes, ["user_id", "paper_id"])
+            changed = connection.execute(
+                statement.values(user_id=member.id, paper_id=paper_id, created_at=now)
+            ).rowcount
+            step = 1
+        else:
+            changed = connection.execute(
+                delete(votes).where(votes.c.user_id == member.id, votes.c.paper_id == paper_id)
+            ).rowcount
+            step = -1
+        if changed:
+            connection.execute(
+                update(papers)
+                .where(papers.c.id == paper_id)
+                .values(member_votes=papers.c.member_votes + step)
+            )
+        return VoteState(paper_id, voted, _count(connection, paper_id))
+
+
+def voted_papers(
+    connection: Connection, member: Member | None, paper_ids: Iterable[str]
+) -> set[str]:
+    """Which of ``paper_ids`` the member upvotes (for drawing the vote buttons)."""
+    ids = list(paper_ids)
+    if member is None or not ids:
+        return set()
+    query = select(votes.c.paper_id).where(votes.c.user_id == member.id, votes.c.paper_id.in_(ids))
+    return set(connection.execute(query).scalars())
+
+
+def member_upvotes(connection: Connection, member_id: int) -> list[str]:
+    """The papers a member upvoted, newest vote first (the digest's "for you" reads these)."""
+    query = (
+        select(votes.c.paper_id)
+        .where(votes.c.user_id == member_id)
+        .order_by(votes.c.created_at.desc())
+    )
+    return list(connection.execute(query).scalars())

@@ -1,0 +1,31 @@
+"""Rendering pages with what every template needs: the member and their votes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from broadsheet.community.votes import voted_papers
+from broadsheet.web.auth import current_member
+
+
+def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    templates = request.app.state.templates
+    context.setdefault("member", current_member(request))
+    context.setdefault("voted", set())
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def voted_for(request: Request, paper_ids: Iterable[str]) -> set[str]:
+    """Which of the shown papers the signed-in member upvotes."""
+    member = current_member(request)
+    if member is None:
+        return set()
+    with request.app.state.engine.connect() as connection:
+        return voted_papers(connection, member, paper_ids)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"

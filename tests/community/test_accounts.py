@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+
+from broadsheet.community.accounts import (
+    AccountError,
+    authenticate,
+    create_member,
+    get_member,
+    set_admin,
+)
+from broadsheet.db.schema import users
+
+
+def test_sign_up_stores_an_argon2id_hash_never_the_password(store: Engine) -> None:
+    member = create_member(store, "ada", "correct horse battery")
+    with store.connect() as connection:
+        stored = connection.execute(select(users.c.password_hash)).scalar_one()
+        assert get_member(connection, member.id) == member
+    assert stored.startswith("$argon2id$")
+    assert "correct horse battery" not in stored
+    assert not member.is_admin
+
+
+def test_sign_in_with_the_right_password_only(store: Engine) -> None:
+    member = create_member(store, "ada", "correct horse battery")
+    assert authenticate(store, "ada", "correct horse battery") == member
+    assert authenticate(store, "ADA", "correct horse battery") == member  # any letter case
+    with pytest.raises(AccountError, match="Wrong username or password") as wrong:
+        authenticate(store, "ada", "correct horse battery!")
+    with pytest.raises(AccountError, match="Wrong username or password") as unknown:
+        authenticate(store, "nobody", "correct horse battery")
+    assert str(wrong.value) == str(unknown.value)  # no hint which one was wrong
+
+
+@pytest.mark.parametrize("username", ["ab", "-ada", "ada lovelace", "a" * 41, "ada<script>", ""])
+def test_bad_usernames_are_refused_with_the_field(store: Engine, username: str) -> None:
+    with pytest.raises(AccountError) as refused:
+        create_member(store, username, "long enough password")
+    assert refused.value.field == "username"
+
+
+def test_short_passwords_are_refused(store: Engine) -> None:
+    with pytest.raises(AccountError) as refused:
+        create_member(store, "ada", "short")
+    assert refused.value.field == "password"
+
+
+def test_usernames_are_unique_in_any_letter_case(store: Engine) -> None:
+    create_member(store, "Ada", "long enough password")
+    with pytest.raises(AccountError, match="taken"):
+        create_member(store, "ada", "another long password")
+    with store.connect() as connection:
+        assert connection.execute(select(users.c.username)).scalars().all() == ["Ada"]
+
+
+def test_underscore_is_not_a_wildcard(store: Engine) -> None:
+    create_member(store, "a_b", "long enough password")
+    create_member(store, "axb", "long enough password")  # would clash if _ matched any letter
+    with pytest.raises(AccountError):
+        authenticate(store, "a_c", "long enough password")
+
+
+def test_admin_rights_are_granted_and_revoked(store: Engine) -> None:
+    create_member(store, "ada", "long enough password")
+    assert set_admin(store, "ada").is_admin
+    assert authenticate(store, "ada", "long enough password").is_admin
+    assert not set_admin(store, "ada", False).is_admin
+    with pytest.raises(AccountError, match="No member"):
+        set_admin(store, "nobody")
