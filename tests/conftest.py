@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from broadsheet.db.engine import make_engine, migrate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# bench/ scripts (the synthetic data generator) are importable by tests; appended, so that
+# bench/http.py never hides the standard library's http package
+sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
 
 
 @pytest.fixture

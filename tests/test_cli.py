@@ -77,3 +77,23 @@ def test_index_search_and_similar(cli: CliRunner, fixtures: Path) -> None:
     assert cli.invoke(app, ["similar", "9999.99999"]).exit_code == 1
     bad = cli.invoke(app, ["search", "x", "--sort", "sideways"])
     assert bad.exit_code == 2
+
+
+def test_users_create_and_admin(cli: CliRunner, database_url: str) -> None:
+    from broadsheet.community.accounts import authenticate
+    from broadsheet.db.engine import open_store
+
+    created = cli.invoke(
+        app, ["users", "create", "root", "--admin"], input="secret pass\nsecret pass\n"
+    )
+    assert created.exit_code == 0, created.output
+    assert "created root (admin)" in created.output
+    engine = open_store(database_url)
+    assert authenticate(engine, "root", "secret pass").is_admin
+    again = cli.invoke(app, ["users", "create", "ROOT"], input="other pass\nother pass\n")
+    assert again.exit_code == 1 and "taken" in again.output
+    revoked = cli.invoke(app, ["users", "admin", "root", "--revoke"])
+    assert revoked.exit_code == 0 and "no longer an admin" in revoked.output
+    assert not authenticate(engine, "root", "secret pass").is_admin
+    missing = cli.invoke(app, ["users", "admin", "nobody"])
+    assert missing.exit_code == 1 and "No member" in missing.output

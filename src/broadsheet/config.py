@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "all-MiniLM-L6-v2", description="sentence-transformers model name or path for search."
     )
+    warm_up_search: bool = Field(
+        False,
+        description="Load the embedding model and vector index when the app starts (set by "
+        "`broadsheet serve`), so the first search does not wait for them.",
+    )
     embedding_backend: Literal["onnx", "torch"] = Field(
         "onnx",
         description="Run the model with ONNX Runtime (exported once, cached; ~3x faster per "

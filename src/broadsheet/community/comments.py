@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, select, update
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
 from broadsheet.db.schema import comments, papers, users
+from broadsheet.db.version import bump_version
 
 MAX_COMMENT = 10_000
 ALLOWED_TAGS = {
@@ -98,6 +99,7 @@ def add_comment(engine: Engine, member: Member, paper_id: str, body: str) -> Com
                 paper_id=paper_id, user_id=member.id, body=body, created_at=now
             )
         )
+        bump_version(connection)
     return Comment(
         result.inserted_primary_key[0],
         paper_id,

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, select, update
 
 from broadsheet.community.accounts import Member
 from broadsheet.db.schema import comments, papers
+from broadsheet.db.version import bump_version
 
 
 class NotAllowed(PermissionError):
@@ -31,6 +32,7 @@ def set_paper_hidden(engine: Engine, admin: Member | None, paper_id: str, hidden
         changed = connection.execute(
             update(papers).where(papers.c.id == paper_id).values(hidden_at=stamp)
         ).rowcount
+        bump_version(connection)
     if not changed:
         raise NotFound(f"No paper {paper_id!r}.")
 
@@ -58,4 +60,5 @@ def set_comment_hidden(engine: Engine, admin: Member | None, comment_id: int, hi
                 .where(papers.c.id == paper_id)
                 .values(comment_count=papers.c.comment_count + (-1 if hidden else 1))
             )
+            bump_version(connection)
     return paper_id

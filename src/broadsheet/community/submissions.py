@@ -13,6 +13,7 @@ from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
 from broadsheet.config import Settings
 from broadsheet.db.schema import feed_entries, papers
+from broadsheet.db.version import bump_version
 from broadsheet.ingest.harvest import HarvestError, fetch_arxiv_papers
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.record import Paper
@@ -94,6 +95,7 @@ def submit_paper(
                 )
             )
             placed_on = today
+            bump_version(connection)
     return Submission(arxiv_id.id, fetched=fetched is not None, placed_on=placed_on)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
 from broadsheet.db.schema import papers, votes
+from broadsheet.db.version import bump_version
 from broadsheet.papers.repository import insert_ignoring_conflicts
 
 
@@ -73,6 +74,7 @@ def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None =
                 .where(papers.c.id == paper_id)
                 .values(member_votes=papers.c.member_votes + step)
             )
+            bump_version(connection)
         return VoteState(paper_id, voted, _count(connection, paper_id))
 
 

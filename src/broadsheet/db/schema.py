@@ -207,3 +207,10 @@ rate_limits = Table(
     Column("hits", Integer, nullable=False),
     Index("ix_rate_limits_window_start", "window_start"),
 )
+
+store_version = Table(  # one row (id 1): bumped by every write the pages show
+    "store_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)

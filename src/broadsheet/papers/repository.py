@@ -21,6 +21,7 @@ from broadsheet.db.schema import (
     paper_categories,
     papers,
 )
+from broadsheet.db.version import bump_version
 from broadsheet.papers.record import Paper
 from broadsheet.papers.text import clean_author_name, clean_text
 
@@ -365,6 +366,7 @@ def upsert_papers(
         if p.feed is not None
     ]
     bulk_insert(connection, feed_entries, placements, ignore_conflicts_on=["paper_id", "day"])
+    bump_version(connection)
     return counts
 
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import shutil
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -136,6 +137,8 @@ class SentenceTransformerEmbedder:
         self.name = DEFAULT_MODEL if name in _DEFAULT_ALIASES else name
         dimension = getattr(self.model, "get_embedding_dimension", None)
         self.dim = int((dimension or self.model.get_sentence_embedding_dimension)())
+        # Fast tokenizers refuse concurrent use ("Already borrowed"): web requests take turns.
+        self._lock = threading.Lock()
 
     def encode(
         self,
@@ -153,13 +156,14 @@ class SentenceTransformerEmbedder:
         return vectors
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        return self.model.encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            return self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
 
 
 def _configured_backend() -> str:
@@ -168,18 +172,30 @@ def _configured_backend() -> str:
     return get_settings().embedding_backend
 
 
-@cache
+_loading = threading.Lock()  # threads asking at once wait for one load, not start their own
+
+
 def load_embedder(name: str = DEFAULT_MODEL, backend: str | None = None) -> Embedder:
     """The embedder for ``name``, loaded once per process (backend from settings by default)."""
+    with _loading:
+        return _load_embedder(name, backend)
+
+
+@cache
+def _load_embedder(name: str, backend: str | None) -> Embedder:
     return SentenceTransformerEmbedder(name, backend=backend or _configured_backend())
 
 
-@cache
 def load_query_embedder(name: str = DEFAULT_MODEL) -> Embedder:
     """The embedder for one short text at a time (search queries), loaded once per process.
 
     On ONNX it runs on one thread: a query's embedding then overlaps the keyword search on the
     other core instead of competing with it (measured: hybrid p50 ~15 % lower on 2 cores).
     """
-    backend = _configured_backend()
-    return SentenceTransformerEmbedder(name, backend=backend, threads=1)
+    with _loading:
+        return _load_query_embedder(name)
+
+
+@cache
+def _load_query_embedder(name: str) -> Embedder:
+    return SentenceTransformerEmbedder(name, backend=_configured_backend(), threads=1)

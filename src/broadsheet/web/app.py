@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -14,8 +16,10 @@ from broadsheet import __version__
 from broadsheet.community.ratelimit import RateLimited
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import open_store
+from broadsheet.search.hybrid import SearchRequest, search_papers
 from broadsheet.web import format as formatting
 from broadsheet.web.auth import SignInRequired, sign_in_url
+from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.routes import accounts, api, community, feeds, pages
 from broadsheet.web.security import CSRF_HEADER, csrf_token, secret_key
@@ -26,6 +30,7 @@ SESSION_COOKIE = "broadsheet_session"
 
 def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.auto_reload = False  # templates ship with the package: no stat per render
     templates.env.filters["card_date"] = formatting.card_date
     templates.env.filters["marked"] = formatting.marked
     templates.env.globals.update(
@@ -44,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = open_store(settings.database_url)
     app.state.templates = make_templates(settings)
+    app.state.page_cache = PageCache()
+    if settings.warm_up_search:
+        threading.Thread(target=warm_up_search, args=(app.state.engine,), daemon=True).start()
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key(settings),
@@ -66,6 +74,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def warm_up_search(engine) -> None:
+    """Run one search in the background: the model and vectors are loaded before visitors ask."""
+    try:
+        search_papers(engine, SearchRequest("warm up"))
+    except Exception as exc:  # search reports its own problems to the visitor who asks
+        logging.getLogger(__name__).warning("search warm-up failed: %s", exc)
 
 
 def _sign_in_required(request: Request, exc: SignInRequired) -> Response:

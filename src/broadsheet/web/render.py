@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from broadsheet.community.votes import voted_papers
 from broadsheet.web.auth import current_member
@@ -16,6 +17,14 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     context.setdefault("member", current_member(request))
     context.setdefault("voted", set())
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def render_fragment(request: Request, template: str, **context) -> Markup:
+    """A template rendered to HTML for embedding in a page (or caching)."""
+    context.setdefault("member", current_member(request))
+    context.setdefault("voted", set())
+    html = request.app.state.templates.get_template(template).render(request=request, **context)
+    return Markup(html)
 
 
 def voted_for(request: Request, paper_ids: Iterable[str]) -> set[str]:

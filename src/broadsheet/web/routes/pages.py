@@ -7,11 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from broadsheet.community.comments import list_comments
+from broadsheet.db.version import current_version
 from broadsheet.feed.organisations import organisation_page
 from broadsheet.feed.periods import Period
-from broadsheet.feed.views import FeedSort
+from broadsheet.feed.views import FeedSort, utc_now
 from broadsheet.papers.ids import is_arxiv_id
 from broadsheet.subscriptions import InvalidEmail, add_subscriber
 from broadsheet.web.auth import current_member
@@ -24,7 +26,7 @@ from broadsheet.web.queries import (
     run_search,
     search_params,
 )
-from broadsheet.web.render import is_htmx, render, voted_for
+from broadsheet.web.render import is_htmx, render, render_fragment, voted_for
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -38,11 +40,25 @@ def daily(
     sort: FeedSort = FeedSort.trending,
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> HTMLResponse:
-    feed = load_feed(request.app.state.engine, day, period, sort, page)
-    voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
-    if is_htmx(request) and page > 1:  # infinite scroll: the next cards only
-        return render(request, "_feed_cards.html", feed=feed, page=page, voted=voted)
-    return render(request, "feed.html", feed=feed, page=page, voted=voted)
+    engine = request.app.state.engine
+    more_cards = is_htmx(request) and page > 1  # infinite scroll: the next cards only
+    fragment = "_feed_cards.html" if more_cards else "_feed_main.html"
+
+    def make() -> Markup:
+        feed = load_feed(engine, day, period, sort, page)
+        voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
+        return render_fragment(request, fragment, feed=feed, page=page, voted=voted)
+
+    if current_member(request) is None:  # the same for every visitor: cached while unchanged
+        with engine.connect() as connection:
+            version = current_version(connection)
+        key = (fragment, day, period, sort, page, utc_now().date())
+        html = request.app.state.page_cache.get_or_make(key, version, make)
+    else:
+        html = make()
+    if more_cards:
+        return HTMLResponse(html)
+    return render(request, "feed.html", main_html=html)
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)

@@ -1,0 +1,43 @@
+"""Rendered fragments for visitors who are not signed in, kept while the store is unchanged.
+
+An entry is served only while the store's change counter (``db/version.py``) still has the
+value it was rendered at, so a vote, comment or import in any process retires it at once;
+``max_age`` bounds how far time-dependent parts (trending scores age) can drift.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class PageCache(Generic[T]):
+    def __init__(self, max_entries: int = 256, max_age: float = 60.0):
+        self.max_entries, self.max_age = max_entries, max_age
+        self._entries: OrderedDict[Hashable, tuple[int, float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_make(self, key: Hashable, version: int, make: Callable[[], T]) -> T:
+        """The cached value for ``key`` at this store ``version``, made afresh when needed."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == version and now - entry[1] < self.max_age:
+                self._entries.move_to_end(key)
+                return entry[2]
+        value = make()  # outside the lock: two misses may both render, which is harmless
+        with self._lock:
+            self._entries[key] = (version, now, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
