@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = open_store(settings.database_url)
     app.state.templates = make_templates(settings)
-    app.state.page_cache = PageCache()
+    app.state.page_cache = PageCache()  # rendered feed fragments, for visitors
+    app.state.feed_cache = PageCache()  # the feed's rows, for everyone
     if settings.warm_up_search:
         threading.Thread(target=warm_up_search, args=(app.state.engine,), daemon=True).start()
     app.add_middleware(

@@ -43,18 +43,20 @@ def daily(
     engine = request.app.state.engine
     more_cards = is_htmx(request) and page > 1  # infinite scroll: the next cards only
     fragment = "_feed_cards.html" if more_cards else "_feed_main.html"
+    with engine.connect() as connection:
+        version = current_version(connection)
+    key = (day, period, sort, page, utc_now().date())
+    caches = request.app.state.page_cache, request.app.state.feed_cache
+    # the feed's rows are the same for everyone; visitors also share the rendered cards
+    feed = caches[1].get_or_make(key, version, lambda: load_feed(engine, day, period, sort, page))
 
     def make() -> Markup:
-        feed = load_feed(engine, day, period, sort, page)
         voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
         return render_fragment(request, fragment, feed=feed, page=page, voted=voted)
 
-    if current_member(request) is None:  # the same for every visitor: cached while unchanged
-        with engine.connect() as connection:
-            version = current_version(connection)
-        key = (fragment, day, period, sort, page, utc_now().date())
-        html = request.app.state.page_cache.get_or_make(key, version, make)
-    else:
+    if current_member(request) is None:
+        html = caches[0].get_or_make((fragment, *key), version, make)
+    else:  # members see their own votes
         html = make()
     if more_cards:
         return HTMLResponse(html)
