@@ -69,22 +69,21 @@ def site(store: Engine, database_url: str, arxiv: FakeArxiv) -> Iterator[TestCli
         yield test_client
 
 
-def sign_up(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
-    token = form_token(client.get("/signup").text)
+def _account_form(client: TestClient, path: str, username: str, password: str):
+    token = form_token(client.get(path).text)
     return client.post(
-        "/signup",
+        path,
         data={"username": username, "password": password, "csrf_token": token},
         follow_redirects=False,
     )
+
+
+def sign_up(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    return _account_form(client, "/signup", username, password)
 
 
 def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
-    token = form_token(client.get("/signin").text)
-    return client.post(
-        "/signin",
-        data={"username": username, "password": password, "csrf_token": token},
-        follow_redirects=False,
-    )
+    return _account_form(client, "/signin", username, password)
 
 
 def vote(client: TestClient, paper_id: str, htmx: bool = True) -> httpx.Response:

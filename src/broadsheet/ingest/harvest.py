@@ -159,6 +159,15 @@ def _fetch_page(
     )
 
 
+def arxiv_client(settings: Settings) -> httpx.Client:
+    """An HTTP client for the arXiv API: its timeout, our User-Agent, redirects followed."""
+    return httpx.Client(
+        timeout=settings.arxiv_api_timeout,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=True,
+    )
+
+
 def harvest_arxiv(
     engine: Engine,
     *,
@@ -179,12 +188,7 @@ def harvest_arxiv(
     began = time.monotonic()
     summary = HarvestSummary(category=category, since=since, until=until)
     own_client = client is None
-    if client is None:
-        client = httpx.Client(
-            timeout=settings.arxiv_api_timeout,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=True,
-        )
+    client = client or arxiv_client(settings)
     fetcher = _Fetcher(client, settings, sleep)
     try:
         start, total = 0, 0
@@ -229,12 +233,7 @@ def fetch_arxiv_papers(
     if not ids:
         return []
     own_client = client is None
-    if client is None:
-        client = httpx.Client(
-            timeout=settings.arxiv_api_timeout,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=True,
-        )
+    client = client or arxiv_client(settings)
     try:
         fetcher = _Fetcher(client, settings, sleep)
         url, response = fetcher.get({"id_list": ",".join(ids), "max_results": str(len(ids))})

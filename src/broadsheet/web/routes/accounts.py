@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community import ratelimit
-from broadsheet.community.accounts import AccountError, authenticate, create_member
+from broadsheet.community.accounts import AccountError, Member, authenticate, create_member
 from broadsheet.web.auth import end_session, safe_next, start_session
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
@@ -37,15 +38,12 @@ def signup(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ):
     engine = request.app.state.engine
-    next_url = safe_next(next)
-    try:
+
+    def attempt() -> Member:
         ratelimit.check(engine, ratelimit.SIGN_UPS, f"ip:{_client_address(request)}")
-        member = create_member(engine, username, password)
-    except (AccountError, ratelimit.RateLimited) as exc:
-        status = 429 if isinstance(exc, ratelimit.RateLimited) else 422
-        return _form(request, "signup.html", next_url, status, error=str(exc), username=username)
-    start_session(request, member)
-    return RedirectResponse(next_url, status_code=303)
+        return create_member(engine, username, password)
+
+    return _start_session_or_explain(request, "signup.html", attempt, username, next, 422)
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -61,18 +59,30 @@ def signin(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ):
     engine = request.app.state.engine
-    next_url = safe_next(next)
+
+    def attempt() -> Member:
+        address, name = _client_address(request), username.strip().lower()
+        ratelimit.check(engine, ratelimit.SIGN_INS, f"ip:{address}", f"username:{name}")
+        return authenticate(engine, username, password)
+
+    return _start_session_or_explain(request, "signin.html", attempt, username, next, 401)
+
+
+def _start_session_or_explain(
+    request: Request,
+    template: str,
+    attempt: Callable[[], Member],
+    username: str,
+    next_url: str,
+    refused_status: int,
+) -> Response:
+    """Sign in the member ``attempt`` returns and go on, or show the form with the reason."""
+    next_url = safe_next(next_url)
     try:
-        ratelimit.check(
-            engine,
-            ratelimit.SIGN_INS,
-            f"ip:{_client_address(request)}",
-            f"username:{username.strip().lower()}",
-        )
-        member = authenticate(engine, username, password)
+        member = attempt()
     except (AccountError, ratelimit.RateLimited) as exc:
-        status = 429 if isinstance(exc, ratelimit.RateLimited) else 401
-        return _form(request, "signin.html", next_url, status, error=str(exc), username=username)
+        status = 429 if isinstance(exc, ratelimit.RateLimited) else refused_status
+        return _form(request, template, next_url, status, error=str(exc), username=username)
     start_session(request, member)
     return RedirectResponse(next_url, status_code=303)
 
