@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from broadsheet.config import get_settings
 from broadsheet.db.engine import make_engine, migrate
+from smtp_sink import SmtpSink, smtp_sink
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -64,3 +65,10 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunne
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server on a free local port; ``smtp.messages`` holds what it received."""
+    with smtp_sink() as sink:
+        yield sink

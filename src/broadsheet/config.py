@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     base_url: str = Field(
         "http://localhost:8000", description="Public address, for links in feeds and mails."
     )
+    smtp_host: str = Field("localhost", description="Mail server for digests and confirmations.")
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "none", description="STARTTLS after connecting, TLS from the start, or neither."
+    )
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout: float = 30.0
+    mail_from: str = Field(
+        "Broadsheet <broadsheet@localhost>", description="From: of every mail sent."
+    )
+    confirm_link_days: int = Field(7, description="Days a subscription confirmation link works.")
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_api_delay: float = Field(3.0, description="Seconds between arXiv API requests.")
     arxiv_api_page_size: int = 100

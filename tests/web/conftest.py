@@ -12,23 +12,32 @@ from sqlalchemy import Engine
 from broadsheet.config import Settings
 from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
+from smtp_sink import SmtpSink
 
 
-def make_client(database_url: str) -> TestClient:
-    settings = Settings(database_url=database_url, secret_key="test-secret")
+def make_client(database_url: str, smtp: SmtpSink | None = None) -> TestClient:
+    settings = Settings(database_url=database_url, secret_key="test-secret", **mail_settings(smtp))
     return TestClient(create_app(settings))
 
 
+def mail_settings(smtp: SmtpSink | None) -> dict[str, object]:
+    if smtp is None:
+        return {}
+    return {"smtp_host": smtp.host, "smtp_port": smtp.port, "base_url": "http://testserver"}
+
+
 @pytest.fixture
-def client(store: Engine, database_url: str) -> Iterator[TestClient]:
-    with make_client(database_url) as test_client:
+def client(store: Engine, database_url: str, smtp: SmtpSink) -> Iterator[TestClient]:
+    with make_client(database_url, smtp) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def daily_client(store: Engine, database_url: str, daily_papers_file) -> Iterator[TestClient]:
+def daily_client(
+    store: Engine, database_url: str, daily_papers_file, smtp: SmtpSink
+) -> Iterator[TestClient]:
     import_file(store, daily_papers_file)
-    with make_client(database_url) as test_client:
+    with make_client(database_url, smtp) as test_client:
         yield test_client
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
 from fake_arxiv import FakeArxiv, fake_arxiv
 from helpers import live_server as running
+from smtp_sink import SmtpSink
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -33,13 +35,17 @@ def arxiv() -> Iterator[FakeArxiv]:
 
 
 @pytest.fixture
-def live_server(store: Engine, database_url: str, daily_papers_file, arxiv) -> Iterator[str]:
+def live_server(
+    store: Engine, database_url: str, daily_papers_file, arxiv, smtp: SmtpSink
+) -> Iterator[str]:
     import_file(store, daily_papers_file)
     settings = Settings(
         database_url=database_url,
         secret_key="browser-test",
         arxiv_api_url=arxiv.url,
         arxiv_api_delay=0.0,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
     )
     with running(create_app(settings)) as url:
         yield url
@@ -85,12 +91,18 @@ def test_search_and_open_a_result(page) -> None:
     assert page.locator("h1").inner_text() == "Zero Bubble Pipeline Parallelism"
 
 
-def test_subscribe_from_the_banner(page) -> None:
+def test_subscribe_from_the_banner(page, smtp: SmtpSink) -> None:
     page.goto("/")
     page.get_by_placeholder("you@example.org").fill("reader@example.org")
+    page.get_by_label("How often").select_option("weekly")
     page.get_by_role("button", name="Subscribe").click()
     page.wait_for_url("**/subscribe")
-    assert "reader@example.org is on the list" in page.locator("p.notice").inner_text()
+    assert "Check your inbox" in page.locator("p.notice").inner_text()
+    [mail] = smtp.to("reader@example.org")
+    text = mail.get_body(("plain",)).get_content()
+    link = urlsplit(re.search(r"http://\S+/subscribe/confirm\?token=\S+", text).group(0))
+    page.goto(f"{link.path}?{link.query}")  # the mail's host is the configured base URL
+    assert "weekly digest" in page.locator("p.notice").inner_text()
 
 
 def test_phone_width_keeps_cards_readable(page) -> None:

@@ -197,6 +197,11 @@ subscribers = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("status", String(16), nullable=False),  # pending, confirmed, unsubscribed
     Column("created_at", DateTime, nullable=False),
+    Column("frequency", String(8), nullable=False, server_default=text("'daily'")),
+    Column("topics", JSON, nullable=False, server_default=text("'[]'")),  # saved searches
+    Column("confirmed_at", DateTime),
+    Column("unsubscribed_at", DateTime),
+    Column("failure_count", Integer, nullable=False, server_default=text("0")),
 )
 
 rate_limits = Table(

@@ -21,7 +21,7 @@ from broadsheet.web import format as formatting
 from broadsheet.web.auth import SignInRequired, sign_in_url
 from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
-from broadsheet.web.routes import accounts, api, community, feeds, pages
+from broadsheet.web.routes import accounts, api, community, feeds, pages, subscriptions
 from broadsheet.web.security import CSRF_HEADER, csrf_token, secret_key
 
 HERE = Path(__file__).parent
@@ -53,9 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feed_cache = PageCache()  # the feed's rows, for everyone
     if settings.warm_up_search:
         threading.Thread(target=warm_up_search, args=(app.state.engine,), daemon=True).start()
+    app.state.secret = secret_key(settings)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=secret_key(settings),
+        secret_key=app.state.secret,
         session_cookie=SESSION_COOKIE,
         same_site="lax",
         https_only=settings.base_url.startswith("https://"),
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(accounts.router)
+    app.include_router(subscriptions.router)
     app.include_router(community.router)
     app.include_router(community.submit_router)
     app.include_router(api.router)

@@ -1,11 +1,11 @@
-"""The HTML pages: the daily feed, paper pages, organisations, search, and Subscribe."""
+"""The HTML pages: the daily feed, paper pages, organisations and search."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
@@ -15,7 +15,6 @@ from broadsheet.feed.organisations import organisation_page
 from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort, utc_now
 from broadsheet.papers.ids import is_arxiv_id
-from broadsheet.subscriptions import InvalidEmail, add_subscriber
 from broadsheet.web.auth import current_member
 from broadsheet.web.queries import (
     PAGE_SIZE,
@@ -27,7 +26,6 @@ from broadsheet.web.queries import (
     search_params,
 )
 from broadsheet.web.render import is_htmx, render, render_fragment, voted_for
-from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,12 +114,3 @@ def search_page(
         results=found,
         page=params.page,
     )
-
-
-@router.post("/subscribe", response_class=HTMLResponse, dependencies=[Depends(require_csrf)])
-def subscribe(request: Request, email: Annotated[str, Form(max_length=320)]) -> HTMLResponse:
-    try:
-        add_subscriber(request.app.state.engine, email)
-    except InvalidEmail as exc:
-        return render(request, "subscribe.html", status_code=422, error=str(exc), email=email)
-    return render(request, "subscribe.html", email=email.strip())

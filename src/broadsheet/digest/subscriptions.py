@@ -1,0 +1,143 @@
+"""Digest subscriptions by email address alone, with double opt-in.
+
+An address is stored as pending and sent a confirmation mail with a signed link that expires;
+only the link confirms it. Unsubscribing needs only the (non-expiring) link in every mail.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine, select, update
+
+from broadsheet.config import Settings
+from broadsheet.db.schema import subscribers
+from broadsheet.digest import tokens
+from broadsheet.papers.repository import insert_ignoring_conflicts
+
+# RFC 5322 allows far more, but a digest goes to mailboxes people type: local@domain.tld
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+
+
+class InvalidEmail(ValueError):
+    pass
+
+
+class Frequency(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+
+
+class Status(StrEnum):
+    pending = "pending"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str
+    status: Status
+    frequency: Frequency
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > 320 or not _EMAIL.fullmatch(email):
+        raise InvalidEmail(f"{email!r} is not an email address")
+    local, domain = email.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+def _subscriber(row) -> Subscriber:
+    return Subscriber(row.id, row.email, Status(row.status), Frequency(row.frequency))
+
+
+def add_subscriber(
+    engine: Engine, email: str, frequency: Frequency = Frequency.daily
+) -> Subscriber:
+    """Record ``email`` as pending (idempotent); a confirmed address stays confirmed.
+
+    An address that unsubscribed becomes pending again: it must confirm anew.
+    """
+    address = normalise_email(email)
+    with engine.begin() as connection:
+        statement = insert_ignoring_conflicts(connection, subscribers, ["email"])
+        connection.execute(
+            statement.values(
+                email=address, status=Status.pending, frequency=frequency, created_at=_now()
+            )
+        )
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.email == address, subscribers.c.status != Status.confirmed)
+            .values(status=Status.pending, frequency=frequency)
+        )
+        row = connection.execute(select(subscribers).where(subscribers.c.email == address)).one()
+    return _subscriber(row)
+
+
+def link_subject(subscriber: Subscriber) -> tokens.LinkSubject:
+    return tokens.LinkSubject(subscriber.id, subscriber.email)
+
+
+def _find(engine: Engine, subject: tokens.LinkSubject):
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(subscribers).where(
+                subscribers.c.id == subject.subscriber_id, subscribers.c.email == subject.email
+            )
+        ).first()
+    if row is None:
+        raise tokens.InvalidLink("This link is for a subscription that no longer exists.")
+    return row
+
+
+def confirm(engine: Engine, settings: Settings, secret: str, token: str) -> Subscriber:
+    """Confirm the subscription a confirmation link names (idempotent)."""
+    subject = tokens.read_token(
+        secret, tokens.CONFIRM, token, max_age=settings.confirm_link_days * 86_400
+    )
+    _find(engine, subject)
+    with engine.begin() as connection:
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.id == subject.subscriber_id)
+            .where(subscribers.c.status != Status.confirmed)
+            .values(status=Status.confirmed, confirmed_at=_now(), failure_count=0)
+        )
+        row = connection.execute(
+            select(subscribers).where(subscribers.c.id == subject.subscriber_id)
+        ).one()
+    return _subscriber(row)
+
+
+def subscriber_for_unsubscribe(engine: Engine, secret: str, token: str) -> Subscriber:
+    """Who an unsubscribe link is for (to show the page before the button is pressed)."""
+    subject = tokens.read_token(secret, tokens.UNSUBSCRIBE, token)
+    return _subscriber(_find(engine, subject))
+
+
+def unsubscribe(engine: Engine, secret: str, token: str) -> Subscriber:
+    """Stop every further digest to the address an unsubscribe link names (idempotent)."""
+    subject = tokens.read_token(secret, tokens.UNSUBSCRIBE, token)
+    _find(engine, subject)
+    with engine.begin() as connection:
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.id == subject.subscriber_id)
+            .where(subscribers.c.status != Status.unsubscribed)
+            .values(status=Status.unsubscribed, unsubscribed_at=_now())
+        )
+        row = connection.execute(
+            select(subscribers).where(subscribers.c.id == subject.subscriber_id)
+        ).one()
+    return _subscriber(row)
