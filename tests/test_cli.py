@@ -97,3 +97,35 @@ def test_users_create_and_admin(cli: CliRunner, database_url: str) -> None:
     assert not authenticate(engine, "root", "secret pass").is_admin
     missing = cli.invoke(app, ["users", "admin", "nobody"])
     assert missing.exit_code == 1 and "No member" in missing.output
+
+
+def test_digest_send_and_dry_run(
+    cli: CliRunner, database_url: str, fixtures: Path, smtp, monkeypatch
+) -> None:
+    from sqlalchemy import update
+
+    from broadsheet.db.engine import open_store
+    from broadsheet.db.schema import subscribers
+    from broadsheet.digest.subscriptions import add_subscriber
+
+    monkeypatch.setenv("BROADSHEET_SMTP_HOST", smtp.host)
+    monkeypatch.setenv("BROADSHEET_SMTP_PORT", str(smtp.port))
+    engine = open_store(database_url)
+    imported = cli.invoke(app, ["import", str(fixtures / "daily_papers" / "good.json")])
+    assert imported.exit_code == 0, imported.output
+    add_subscriber(engine, "reader@example.org")
+    with engine.begin() as connection:
+        connection.execute(update(subscribers).values(status="confirmed"))
+    day = engine.connect().exec_driver_sql("SELECT max(day) FROM feed_entries").scalar_one()
+
+    preview = cli.invoke(app, ["digest", "send", "--date", str(day), "--dry-run"])
+    assert preview.exit_code == 0, preview.output
+    assert "1 confirmed daily subscribers; 1 digests with papers" in preview.output
+    assert smtp.messages == []
+
+    sent = cli.invoke(app, ["digest", "send", "--date", str(day)])
+    assert sent.exit_code == 0, sent.output
+    assert [m["To"] for m in smtp.messages] == ["reader@example.org"]
+    again = cli.invoke(app, ["digest", "send", "--date", str(day)])
+    assert again.exit_code == 0 and len(smtp.messages) == 1
+    assert cli.invoke(app, ["digest", "send", "--period", "hourly"]).exit_code == 2

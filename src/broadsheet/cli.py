@@ -35,6 +35,8 @@ harvest_app = typer.Typer(help="Harvest new papers from live sources.", no_args_
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage member accounts.", no_args_is_help=True)
+digest_app = typer.Typer(help="The email digest.", no_args_is_help=True)
+app.add_typer(digest_app, name="digest")
 app.add_typer(harvest_app, name="harvest")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
@@ -451,6 +453,67 @@ def db_upgrade() -> None:
     """Apply schema migrations (also done automatically on every command)."""
     _store()
     console.print("schema is up to date")
+
+
+@digest_app.command("send")
+def digest_send(
+    period: Annotated[str, typer.Option(help="daily or weekly.")] = "daily",
+    day: Annotated[
+        datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="A day in the period (default today)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compose and show, send and record nothing.")
+    ] = False,
+) -> None:
+    """Send this period's digest to every confirmed subscriber, each exactly once."""
+    from broadsheet.digest.compose import digest_message
+    from broadsheet.digest.outbox import preview_digests, send_digests
+    from broadsheet.digest.subscriptions import Frequency
+    from broadsheet.secret_key import secret_key
+
+    try:
+        frequency = Frequency(period)
+    except ValueError:
+        console.print(f"[red]--period must be daily or weekly, not {period!r}[/red]")
+        raise typer.Exit(2) from None
+    settings, engine = get_settings(), _store()
+    when = (day or datetime.now()).date()
+    if dry_run:
+        digests = preview_digests(engine, frequency, when)
+        with_papers = [d for d in digests if d.paper_ids]
+        console.print(
+            f"{len(digests)} confirmed {frequency} subscribers; {len(with_papers)} digests "
+            f"with papers ({sum(len(d.paper_ids) for d in with_papers)} papers in all)"
+        )
+        if with_papers:
+            message = digest_message(with_papers[0], settings, secret_key(settings))
+            typer.echo(message.get_body(("plain",)).get_content())
+        return
+    with Progress(
+        TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("digests", total=None)
+        summary = send_digests(
+            engine, settings, secret_key(settings), frequency, when,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    console.print(
+        _summary_table(
+            f"{frequency} digest {summary.period_key}",
+            [
+                ("queued now", summary.queued),
+                ("sent", summary.sent),
+                ("nothing new", summary.empty),
+                ("retried", summary.retried),
+                ("failed", summary.failed),
+                ("skipped (unsubscribed)", summary.skipped),
+            ],
+        )
+    )
+    if summary.failed:
+        raise typer.Exit(1)
 
 
 @users_app.command("create")

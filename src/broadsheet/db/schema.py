@@ -219,3 +219,31 @@ store_version = Table(  # one row (id 1): bumped by every write the pages show
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
 )
+
+digest_outbox = Table(  # one digest per subscriber per period: sent exactly once
+    "digest_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("period_key", String(16), nullable=False),  # 2026-11-24 (daily) or 2026-W48 (weekly)
+    Column("status", String(16), nullable=False),  # pending, sent, failed, empty
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("subscriber_id", "period_key"),
+    Index("ix_digest_outbox_period_key", "period_key", "status"),
+)
+
+digest_sent_papers = Table(  # papers already in someone's digest are not sent to them again
+    "digest_sent_papers",
+    metadata,
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("period_key", String(16), nullable=False),
+)

@@ -35,6 +35,7 @@ class Status(StrEnum):
     pending = "pending"
     confirmed = "confirmed"
     unsubscribed = "unsubscribed"
+    paused = "paused"  # mail to it kept failing permanently
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Subscriber:
     email: str
     status: Status
     frequency: Frequency
+    topics: tuple[str, ...] = ()  # saved searches
 
 
 def _now() -> datetime:
@@ -58,7 +60,8 @@ def normalise_email(email: str) -> str:
 
 
 def _subscriber(row) -> Subscriber:
-    return Subscriber(row.id, row.email, Status(row.status), Frequency(row.frequency))
+    topics = tuple(row.topics or ())
+    return Subscriber(row.id, row.email, Status(row.status), Frequency(row.frequency), topics)
 
 
 def add_subscriber(
@@ -82,6 +85,20 @@ def add_subscriber(
             .values(status=Status.pending, frequency=frequency)
         )
         row = connection.execute(select(subscribers).where(subscribers.c.email == address)).one()
+    return _subscriber(row)
+
+
+def set_topics(engine: Engine, email: str, topics: list[str]) -> Subscriber:
+    """Replace a subscriber's saved searches (blank ones dropped, duplicates once)."""
+    cleaned = list(dict.fromkeys(t.strip() for t in topics if t.strip()))
+    address = normalise_email(email)
+    with engine.begin() as connection:
+        connection.execute(
+            update(subscribers).where(subscribers.c.email == address).values(topics=cleaned)
+        )
+        row = connection.execute(select(subscribers).where(subscribers.c.email == address)).first()
+    if row is None:
+        raise InvalidEmail(f"{address} is not subscribed")
     return _subscriber(row)
 
 

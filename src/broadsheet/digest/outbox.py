@@ -1,0 +1,304 @@
+"""Sending a period's digests through the outbox: each confirmed subscriber's exactly once.
+
+``send_digests`` first adds one outbox row per confirmed subscriber for the period (an
+idempotent insert), then works through the rows still pending. A row becomes ``sent`` in the
+same transaction that records the papers it carried, so a crash or a rerun resumes with the
+rows left and repeats none; the only window is a crash between the server accepting a mail
+and that commit, after which the rerun sends that one digest again with the same Message-ID.
+Run one sender per period at a time (``broadsheet worker`` does).
+
+Transient SMTP failures (4xx, connection trouble) are retried with exponential back-off in
+the same run and, past ``MAX_ATTEMPTS``, recorded as failed; permanent ones (5xx) are recorded
+at once. Each permanent failure counts against the address, and ``PAUSE_AFTER`` of them in a
+row pause it (a successful delivery resets the count).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from broadsheet.config import Settings
+from broadsheet.db.schema import digest_outbox, digest_sent_papers, subscribers
+from broadsheet.digest.compose import (
+    Digest,
+    build_digest,
+    digest_message,
+    period_key,
+    period_window,
+)
+from broadsheet.digest.mailer import DeliveryError, Mailer
+from broadsheet.digest.subscriptions import Frequency, Status, Subscriber
+from broadsheet.feed.periods import Period, Window
+from broadsheet.feed.views import FeedSort, feed_page
+from broadsheet.papers.repository import insert_ignoring_conflicts
+from broadsheet.search.filters import SearchFilters
+from broadsheet.search.hybrid import SearchRequest, search_papers
+
+MAX_ATTEMPTS = 5
+PAUSE_AFTER = 3
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 300.0
+TOPIC_MATCHES = 20
+RECENT_DAYS = 7
+
+
+@dataclass(slots=True)
+class DeliverySummary:
+    period_key: str
+    queued: int = 0  # outbox rows added by this run
+    sent: int = 0
+    empty: int = 0  # nothing new to send
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0  # unsubscribed or paused since the row was queued
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def backoff(attempt: int) -> float:
+    return min(BACKOFF_BASE * 2 ** max(attempt - 1, 0), BACKOFF_CAP)
+
+
+def enqueue(engine: Engine, frequency: Frequency, key: str) -> int:
+    """One pending row per confirmed subscriber of this frequency (rows already there stay)."""
+    now = _now()
+    with engine.begin() as connection:
+        ids = (
+            connection.execute(
+                select(subscribers.c.id).where(
+                    subscribers.c.status == Status.confirmed, subscribers.c.frequency == frequency
+                )
+            )
+            .scalars()
+            .all()
+        )
+        rows = [
+            {"subscriber_id": i, "period_key": key, "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now}
+            for i in ids
+        ]  # fmt: skip
+        if not rows:
+            return 0
+        statement = insert_ignoring_conflicts(
+            connection, digest_outbox, ["subscriber_id", "period_key"]
+        )
+        return connection.execute(statement, rows).rowcount
+
+
+def trending_papers(engine: Engine, frequency: Frequency, day: date) -> list[dict[str, Any]]:
+    period = Period.daily if frequency == Frequency.daily else Period.weekly
+    with engine.connect() as connection:
+        return feed_page(connection, period, day, FeedSort.trending, limit=100).papers
+
+
+def topic_search(engine: Engine) -> Callable[[str, Window], list[dict[str, Any]]]:
+    """Recent papers matching a saved search, each query run once per send.
+
+    Recent: published in the period or the week before it (papers reach the feed a few days
+    after they appear); papers sent before are dropped later, so none repeats.
+    """
+    found: dict[tuple[str, date, date], list[dict[str, Any]]] = {}
+
+    def search(topic: str, current: Window) -> list[dict[str, Any]]:
+        key = (topic.lower(), current.first, current.last)
+        if key not in found:
+            since = current.first - timedelta(days=RECENT_DAYS)
+            filters = SearchFilters(since=since, until=current.last)
+            results = search_papers(engine, SearchRequest(topic, filters, limit=TOPIC_MATCHES))
+            found[key] = [hit.paper for hit in results.hits]
+        return found[key]
+
+    return search
+
+
+def _due(engine: Engine, key: str, now: datetime) -> list[Any]:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(
+                digest_outbox.c.id,
+                digest_outbox.c.subscriber_id,
+                digest_outbox.c.attempts,
+                subscribers.c.email,
+                subscribers.c.status.label("subscriber_status"),
+                subscribers.c.frequency,
+                subscribers.c.topics,
+                subscribers.c.failure_count,
+            )
+            .join(subscribers, subscribers.c.id == digest_outbox.c.subscriber_id)
+            .where(
+                digest_outbox.c.period_key == key,
+                digest_outbox.c.status == "pending",
+                digest_outbox.c.next_attempt_at <= now,
+            )
+            .order_by(digest_outbox.c.id)
+        ).all()
+
+
+def _already_sent(engine: Engine, subscriber_id: int) -> set[str]:
+    with engine.connect() as connection:
+        return set(
+            connection.execute(
+                select(digest_sent_papers.c.paper_id).where(
+                    digest_sent_papers.c.subscriber_id == subscriber_id
+                )
+            ).scalars()
+        )
+
+
+def _finish(engine: Engine, outbox_id: int, status: str, digest: Digest | None = None) -> None:
+    """Mark a row done; a sent digest's papers are recorded in the same transaction."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(digest_outbox)
+            .where(digest_outbox.c.id == outbox_id)
+            .values(status=status, sent_at=_now() if status == "sent" else None)
+        )
+        if digest is not None:
+            subscriber_id = digest.subscriber.id
+            statement = insert_ignoring_conflicts(
+                connection, digest_sent_papers, ["subscriber_id", "paper_id"]
+            )
+            connection.execute(
+                statement,
+                [
+                    {"subscriber_id": subscriber_id, "paper_id": p, "period_key": digest.period_key}
+                    for p in digest.paper_ids
+                ],
+            )
+            connection.execute(
+                update(subscribers).where(subscribers.c.id == subscriber_id).values(failure_count=0)
+            )
+
+
+def _record_failure(
+    engine: Engine, row: Any, error: DeliveryError, final: bool, retry_in: float
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(digest_outbox)
+            .where(digest_outbox.c.id == row.id)
+            .values(
+                status="failed" if final else "pending",
+                attempts=digest_outbox.c.attempts + 1,
+                last_error=str(error)[:1000],
+                next_attempt_at=_now() + timedelta(seconds=retry_in),
+            )
+        )
+        if final:
+            failures = row.failure_count + 1
+            values: dict[str, Any] = {"failure_count": failures}
+            if failures >= PAUSE_AFTER:
+                values["status"] = Status.paused
+            connection.execute(
+                update(subscribers).where(subscribers.c.id == row.subscriber_id).values(values)
+            )
+
+
+def send_digests(
+    engine: Engine,
+    settings: Settings,
+    secret: str,
+    frequency: Frequency,
+    day: date,
+    *,
+    mailer: Mailer | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int, int], None] | None = None,
+) -> DeliverySummary:
+    """Queue and deliver the ``frequency`` digest of the period holding ``day``."""
+    key = period_key(frequency, day)
+    summary = DeliverySummary(key, queued=enqueue(engine, frequency, key))
+    trending = trending_papers(engine, frequency, day)
+    current = period_window(frequency, day)
+    search = topic_search(engine)
+    own_mailer = mailer is None
+    mailer = mailer or Mailer(settings)
+    try:
+        pending = _due(engine, key, _now())
+        total, done = len(pending), 0
+        while pending:
+            retry: list[Any] = []
+            for row in pending:
+                outcome = _deliver_one(
+                    engine, settings, secret, row, day, trending, current, search, mailer
+                )
+                if outcome == "retry":
+                    summary.retried += 1
+                    retry.append(row)
+                else:
+                    setattr(summary, outcome, getattr(summary, outcome) + 1)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+            if retry:
+                sleep(backoff(min(r.attempts for r in retry) + 1))
+                ids = {r.id for r in retry}
+                pending = [r for r in _due(engine, key, datetime.max) if r.id in ids]
+            else:
+                pending = []
+    finally:
+        if own_mailer:
+            mailer.close()
+    return summary
+
+
+def _deliver_one(engine, settings, secret, row, day, trending, current, search, mailer) -> str:
+    """Compose and send one outbox row: "sent", "empty", "skipped", "failed" or "retry"."""
+    subscriber = Subscriber(
+        row.subscriber_id,
+        row.email,
+        Status(row.subscriber_status),
+        Frequency(row.frequency),
+        tuple(row.topics or ()),
+    )
+    if subscriber.status != Status.confirmed:
+        _finish(engine, row.id, "skipped")
+        return "skipped"
+    topics = {topic: search(topic, current) for topic in subscriber.topics}
+    digest = build_digest(subscriber, day, trending, topics, _already_sent(engine, subscriber.id))
+    if not digest.paper_ids:
+        _finish(engine, row.id, "empty")
+        return "empty"
+    try:
+        mailer.send(digest_message(digest, settings, secret))
+    except DeliveryError as error:
+        attempts = row.attempts + 1
+        final = error.permanent or attempts >= MAX_ATTEMPTS
+        _record_failure(engine, row, error, final, backoff(attempts))
+        return "failed" if final else "retry"
+    _finish(engine, row.id, "sent", digest)
+    return "sent"
+
+
+def preview_digests(
+    engine: Engine, frequency: Frequency, day: date, limit: int | None = None
+) -> list[Digest]:
+    """The digests a send would compose now (nothing is queued, sent or recorded)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(subscribers)
+            .where(subscribers.c.status == Status.confirmed, subscribers.c.frequency == frequency)
+            .order_by(subscribers.c.id)
+            .limit(limit)
+        ).all()
+    trending = trending_papers(engine, frequency, day)
+    current = period_window(frequency, day)
+    search = topic_search(engine)
+    digests = []
+    for row in rows:
+        subscriber = Subscriber(
+            row.id, row.email, Status(row.status), Frequency(row.frequency), tuple(row.topics or ())
+        )
+        topics = {topic: search(topic, current) for topic in subscriber.topics}
+        digests.append(
+            build_digest(subscriber, day, trending, topics, _already_sent(engine, row.id))
+        )
+    return digests
