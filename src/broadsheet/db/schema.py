@@ -202,6 +202,8 @@ subscribers = Table(
     Column("confirmed_at", DateTime),
     Column("unsubscribed_at", DateTime),
     Column("failure_count", Integer, nullable=False, server_default=text("0")),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),  # a member's own
+    Index("ix_subscribers_user_id", "user_id", unique=True),
 )
 
 rate_limits = Table(

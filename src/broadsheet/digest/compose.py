@@ -21,6 +21,7 @@ from broadsheet.feed.periods import Period, Window, window
 
 TRENDING = 10
 PER_TOPIC = 5
+FOR_YOU = 5
 
 
 @dataclass(slots=True)
@@ -59,8 +60,12 @@ def build_digest(
     trending: list[dict[str, Any]],
     topics: dict[str, list[dict[str, Any]]],
     already_sent: set[str],
+    for_you: tuple[list[dict[str, Any]], list[str]] = ([], []),
 ) -> Digest:
-    """Choose the papers: trending first, then each topic's matches not shown above."""
+    """Choose the papers: trending first, then each topic's matches, then the member's picks.
+
+    A paper appears once, in the first section that has it, and never if sent before.
+    """
     shown = set(already_sent)
     picked = [p for p in trending if p["id"] not in shown][:TRENDING]
     shown.update(p["id"] for p in picked)
@@ -71,6 +76,10 @@ def build_digest(
         if fresh:
             reasons = [f"matches your topic “{topic}”"] * len(fresh)
             sections.append(DigestSection(f"Matching “{topic}”", fresh, reasons))
+    picks, why = for_you
+    chosen = [(p, r) for p, r in zip(picks, why, strict=True) if p["id"] not in shown][:FOR_YOU]
+    if chosen:
+        sections.append(DigestSection("For you", [p for p, _ in chosen], [r for _, r in chosen]))
     return Digest(
         subscriber,
         period_key(subscriber.frequency, day),

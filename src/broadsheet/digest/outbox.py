@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from broadsheet.config import Settings
+from broadsheet.config import Settings, get_settings
 from broadsheet.db.schema import digest_outbox, digest_sent_papers, subscribers
 from broadsheet.digest.compose import (
     Digest,
@@ -32,6 +32,7 @@ from broadsheet.digest.compose import (
     period_key,
     period_window,
 )
+from broadsheet.digest.for_you import Recommender
 from broadsheet.digest.mailer import DeliveryError, Mailer
 from broadsheet.digest.subscriptions import Frequency, Status, Subscriber
 from broadsheet.feed.periods import Period, Window
@@ -45,6 +46,7 @@ PAUSE_AFTER = 3
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 300.0
 TOPIC_MATCHES = 20
+FOR_YOU = 5
 RECENT_DAYS = 7
 
 
@@ -93,10 +95,35 @@ def enqueue(engine: Engine, frequency: Frequency, key: str) -> int:
         return connection.execute(statement, rows).rowcount
 
 
-def trending_papers(engine: Engine, frequency: Frequency, day: date) -> list[dict[str, Any]]:
+def period_papers(engine: Engine, frequency: Frequency, day: date) -> list[dict[str, Any]]:
+    """Every paper on the period's feed, trending first."""
     period = Period.daily if frequency == Frequency.daily else Period.weekly
     with engine.connect() as connection:
-        return feed_page(connection, period, day, FeedSort.trending, limit=100).papers
+        return feed_page(connection, period, day, FeedSort.trending, limit=100_000).papers
+
+
+class ForYou:
+    """Members' "for you" picks among the period's papers (the model is built on first use)."""
+
+    def __init__(self, engine: Engine, model: str, candidates: list[dict[str, Any]]):
+        self.engine, self.model = engine, model
+        self.by_id = {p["id"]: p for p in candidates}
+        self._recommender: Recommender | None = None
+        self._connection = None
+
+    def papers(self, member_id: int) -> tuple[list[dict[str, Any]], list[str]]:
+        if self._recommender is None:
+            self._connection = self.engine.connect()
+            self._recommender = Recommender(self._connection, self.model, list(self.by_id))
+        picks = self._recommender.picks(member_id, limit=FOR_YOU * 3)
+        return (
+            [self.by_id[p.paper_id] for p in picks],
+            [f"similar to “{p.because}” you upvoted" for p in picks],
+        )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
 
 
 def topic_search(engine: Engine) -> Callable[[str, Window], list[dict[str, Any]]]:
@@ -131,6 +158,7 @@ def _due(engine: Engine, key: str, now: datetime) -> list[Any]:
                 subscribers.c.frequency,
                 subscribers.c.topics,
                 subscribers.c.failure_count,
+                subscribers.c.user_id,
             )
             .join(subscribers, subscribers.c.id == digest_outbox.c.subscriber_id)
             .where(
@@ -216,9 +244,10 @@ def send_digests(
     """Queue and deliver the ``frequency`` digest of the period holding ``day``."""
     key = period_key(frequency, day)
     summary = DeliverySummary(key, queued=enqueue(engine, frequency, key))
-    trending = trending_papers(engine, frequency, day)
+    trending = period_papers(engine, frequency, day)
     current = period_window(frequency, day)
     search = topic_search(engine)
+    for_you = ForYou(engine, settings.embedding_model, trending)
     own_mailer = mailer is None
     mailer = mailer or Mailer(settings)
     try:
@@ -228,7 +257,7 @@ def send_digests(
             retry: list[Any] = []
             for row in pending:
                 outcome = _deliver_one(
-                    engine, settings, secret, row, day, trending, current, search, mailer
+                    engine, settings, secret, row, day, trending, current, search, for_you, mailer
                 )
                 if outcome == "retry":
                     summary.retried += 1
@@ -245,12 +274,15 @@ def send_digests(
             else:
                 pending = []
     finally:
+        for_you.close()
         if own_mailer:
             mailer.close()
     return summary
 
 
-def _deliver_one(engine, settings, secret, row, day, trending, current, search, mailer) -> str:
+def _deliver_one(
+    engine, settings, secret, row, day, trending, current, search, for_you, mailer
+) -> str:
     """Compose and send one outbox row: "sent", "empty", "skipped", "failed" or "retry"."""
     subscriber = Subscriber(
         row.subscriber_id,
@@ -263,7 +295,10 @@ def _deliver_one(engine, settings, secret, row, day, trending, current, search, 
         _finish(engine, row.id, "skipped")
         return "skipped"
     topics = {topic: search(topic, current) for topic in subscriber.topics}
-    digest = build_digest(subscriber, day, trending, topics, _already_sent(engine, subscriber.id))
+    picks = for_you.papers(row.user_id) if row.user_id is not None else ([], [])
+    digest = build_digest(
+        subscriber, day, trending, topics, _already_sent(engine, subscriber.id), picks
+    )
     if not digest.paper_ids:
         _finish(engine, row.id, "empty")
         return "empty"
@@ -289,16 +324,18 @@ def preview_digests(
             .order_by(subscribers.c.id)
             .limit(limit)
         ).all()
-    trending = trending_papers(engine, frequency, day)
+    trending = period_papers(engine, frequency, day)
     current = period_window(frequency, day)
     search = topic_search(engine)
+    for_you = ForYou(engine, get_settings().embedding_model, trending)
     digests = []
     for row in rows:
         subscriber = Subscriber(
             row.id, row.email, Status(row.status), Frequency(row.frequency), tuple(row.topics or ())
         )
         topics = {topic: search(topic, current) for topic in subscriber.topics}
-        digests.append(
-            build_digest(subscriber, day, trending, topics, _already_sent(engine, row.id))
-        )
+        picks = for_you.papers(row.user_id) if row.user_id is not None else ([], [])
+        sent = _already_sent(engine, row.id)
+        digests.append(build_digest(subscriber, day, trending, topics, sent, picks))
+    for_you.close()
     return digests
