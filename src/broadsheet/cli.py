@@ -488,7 +488,8 @@ def digest_send(
         )
         if with_papers:
             message = digest_message(with_papers[0], settings, secret_key(settings))
-            typer.echo(message.get_body(("plain",)).get_content())
+            plain = message.get_payload(0).get_payload(decode=True).decode()
+            typer.echo(f"The first, to {message['To']}:\n\n{plain}")
         return
     with Progress(
         TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import formatdate
 from html import escape
 from typing import Any
 
@@ -20,6 +25,7 @@ from broadsheet.digest.subscriptions import Frequency, Subscriber
 from broadsheet.feed.periods import Period, Window, window
 
 TRENDING = 10
+UNFOLDED = compat32.clone(max_line_length=998)  # one-line List-Unsubscribe (RFC 5322's limit)
 PER_TOPIC = 5
 FOR_YOU = 5
 
@@ -146,10 +152,17 @@ def _html_body(digest: Digest, settings: Settings, unsubscribe: str) -> str:
     return "".join(parts)
 
 
-def digest_message(digest: Digest, settings: Settings, secret: str) -> EmailMessage:
+def digest_message(digest: Digest, settings: Settings, secret: str) -> Message:
+    """The digest as a multipart/alternative mail.
+
+    Built with the classic ``email.mime`` classes: they serialise several times faster than
+    ``EmailMessage``, which matters at thousands of digests per send. Bodies are UTF-8 in
+    base64, which every mail server carries.
+    """
     unsubscribe = unsubscribe_url(settings, secret, digest.subscriber)
-    message = EmailMessage()
-    message["Subject"] = f"{settings.site_name}: trending papers, {digest.window.label}"
+    message = MIMEMultipart("alternative", policy=UNFOLDED)
+    subject = f"{settings.site_name}: trending papers, {digest.window.label}"
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
     message["From"] = settings.mail_from
     message["To"] = digest.subscriber.email
     message["Message-ID"] = (
@@ -159,8 +172,9 @@ def digest_message(digest: Digest, settings: Settings, secret: str) -> EmailMess
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message["Precedence"] = "bulk"
-    message.set_content(_text_body(digest, settings, unsubscribe))
-    message.add_alternative(_html_body(digest, settings, unsubscribe), subtype="html")
+    message["Date"] = formatdate(localtime=False)
+    message.attach(MIMEText(_text_body(digest, settings, unsubscribe), "plain", "utf-8"))
+    message.attach(MIMEText(_html_body(digest, settings, unsubscribe), "html", "utf-8"))
     return message
 
 

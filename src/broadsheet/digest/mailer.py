@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 
 from broadsheet.config import Settings
 
@@ -57,7 +57,7 @@ class Mailer:
             self._connection = connection
         return self._connection
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Deliver ``message`` to its To: address or raise DeliveryError."""
         try:
             refused = self._open().send_message(message)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -170,18 +170,29 @@ def _due(engine: Engine, key: str, now: datetime) -> list[Any]:
         ).all()
 
 
-def _already_sent(engine: Engine, subscriber_id: int) -> set[str]:
+def _sent_before(engine: Engine, subscriber_ids: list[int]) -> dict[int, set[str]]:
+    """The papers each of these subscribers was sent before (read once per send)."""
+    sent: dict[int, set[str]] = {i: set() for i in subscriber_ids}
     with engine.connect() as connection:
-        return set(
-            connection.execute(
-                select(digest_sent_papers.c.paper_id).where(
-                    digest_sent_papers.c.subscriber_id == subscriber_id
+        for start in range(0, len(subscriber_ids), 900):
+            chunk = subscriber_ids[start : start + 900]
+            rows = connection.execute(
+                select(digest_sent_papers.c.subscriber_id, digest_sent_papers.c.paper_id).where(
+                    digest_sent_papers.c.subscriber_id.in_(chunk)
                 )
-            ).scalars()
-        )
+            )
+            for subscriber_id, paper_id in rows:
+                sent[subscriber_id].add(paper_id)
+    return sent
 
 
-def _finish(engine: Engine, outbox_id: int, status: str, digest: Digest | None = None) -> None:
+def _finish(
+    engine: Engine,
+    outbox_id: int,
+    status: str,
+    digest: Digest | None = None,
+    reset_failures: bool = False,
+) -> None:
     """Mark a row done; a sent digest's papers are recorded in the same transaction."""
     with engine.begin() as connection:
         connection.execute(
@@ -201,9 +212,12 @@ def _finish(engine: Engine, outbox_id: int, status: str, digest: Digest | None =
                     for p in digest.paper_ids
                 ],
             )
-            connection.execute(
-                update(subscribers).where(subscribers.c.id == subscriber_id).values(failure_count=0)
-            )
+            if reset_failures:
+                connection.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(failure_count=0)
+                )
 
 
 def _record_failure(
@@ -249,16 +263,16 @@ def send_digests(
     search = topic_search(engine)
     for_you = ForYou(engine, settings.embedding_model, trending)
     own_mailer = mailer is None
-    mailer = mailer or Mailer(settings)
+    run = _Run(engine, settings, secret, day, trending, current, search, for_you)
+    run.mailer = mailer or Mailer(settings)
     try:
         pending = _due(engine, key, _now())
+        run.sent_before = _sent_before(engine, [row.subscriber_id for row in pending])
         total, done = len(pending), 0
         while pending:
             retry: list[Any] = []
             for row in pending:
-                outcome = _deliver_one(
-                    engine, settings, secret, row, day, trending, current, search, for_you, mailer
-                )
+                outcome = run.deliver(row)
                 if outcome == "retry":
                     summary.retried += 1
                     retry.append(row)
@@ -276,41 +290,54 @@ def send_digests(
     finally:
         for_you.close()
         if own_mailer:
-            mailer.close()
+            run.mailer.close()
     return summary
 
 
-def _deliver_one(
-    engine, settings, secret, row, day, trending, current, search, for_you, mailer
-) -> str:
-    """Compose and send one outbox row: "sent", "empty", "skipped", "failed" or "retry"."""
-    subscriber = Subscriber(
-        row.subscriber_id,
-        row.email,
-        Status(row.subscriber_status),
-        Frequency(row.frequency),
-        tuple(row.topics or ()),
-    )
-    if subscriber.status != Status.confirmed:
-        _finish(engine, row.id, "skipped")
-        return "skipped"
-    topics = {topic: search(topic, current) for topic in subscriber.topics}
-    picks = for_you.papers(row.user_id) if row.user_id is not None else ([], [])
-    digest = build_digest(
-        subscriber, day, trending, topics, _already_sent(engine, subscriber.id), picks
-    )
-    if not digest.paper_ids:
-        _finish(engine, row.id, "empty")
-        return "empty"
-    try:
-        mailer.send(digest_message(digest, settings, secret))
-    except DeliveryError as error:
-        attempts = row.attempts + 1
-        final = error.permanent or attempts >= MAX_ATTEMPTS
-        _record_failure(engine, row, error, final, backoff(attempts))
-        return "failed" if final else "retry"
-    _finish(engine, row.id, "sent", digest)
-    return "sent"
+@dataclass
+class _Run:
+    """What one send shares across its digests."""
+
+    engine: Engine
+    settings: Settings
+    secret: str
+    day: date
+    trending: list[dict[str, Any]]
+    window: Window
+    search: Callable[[str, Window], list[dict[str, Any]]]
+    for_you: ForYou
+    mailer: Mailer | None = None
+    sent_before: dict[int, set[str]] = field(default_factory=dict)
+
+    def deliver(self, row: Any) -> str:
+        """Compose and send one outbox row: "sent", "empty", "skipped", "failed" or "retry"."""
+        engine = self.engine
+        subscriber = Subscriber(
+            row.subscriber_id,
+            row.email,
+            Status(row.subscriber_status),
+            Frequency(row.frequency),
+            tuple(row.topics or ()),
+        )
+        if subscriber.status != Status.confirmed:
+            _finish(engine, row.id, "skipped")
+            return "skipped"
+        topics = {topic: self.search(topic, self.window) for topic in subscriber.topics}
+        picks = self.for_you.papers(row.user_id) if row.user_id is not None else ([], [])
+        sent = self.sent_before.get(subscriber.id, set())
+        digest = build_digest(subscriber, self.day, self.trending, topics, sent, picks)
+        if not digest.paper_ids:
+            _finish(engine, row.id, "empty")
+            return "empty"
+        try:
+            self.mailer.send(digest_message(digest, self.settings, self.secret))
+        except DeliveryError as error:
+            attempts = row.attempts + 1
+            final = error.permanent or attempts >= MAX_ATTEMPTS
+            _record_failure(engine, row, error, final, backoff(attempts))
+            return "failed" if final else "retry"
+        _finish(engine, row.id, "sent", digest, reset_failures=row.failure_count > 0)
+        return "sent"
 
 
 def preview_digests(
@@ -328,6 +355,7 @@ def preview_digests(
     current = period_window(frequency, day)
     search = topic_search(engine)
     for_you = ForYou(engine, get_settings().embedding_model, trending)
+    sent_before = _sent_before(engine, [row.id for row in rows])
     digests = []
     for row in rows:
         subscriber = Subscriber(
@@ -335,7 +363,7 @@ def preview_digests(
         )
         topics = {topic: search(topic, current) for topic in subscriber.topics}
         picks = for_you.papers(row.user_id) if row.user_id is not None else ([], [])
-        sent = _already_sent(engine, row.id)
+        sent = sent_before[row.id]
         digests.append(build_digest(subscriber, day, trending, topics, sent, picks))
     for_you.close()
     return digests
