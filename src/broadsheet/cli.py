@@ -517,6 +517,29 @@ def digest_send(
         raise typer.Exit(1)
 
 
+@app.command()
+def worker() -> None:
+    """Run the scheduler: harvest the configured categories, send digests at the set hour."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    from broadsheet.digest.worker import Worker
+    from broadsheet.secret_key import secret_key
+
+    logging.basicConfig(
+        level=logging.INFO, handlers=[RichHandler(console=console)], format="%(message)s"
+    )
+    settings = get_settings()
+    console.print(
+        f"worker: harvesting {', '.join(settings.harvest_categories) or 'nothing'} every "
+        f"{settings.harvest_every_hours:g} h; digests from {settings.digest_hour:02d}:00 UTC "
+        f"(weekly on day {settings.digest_weekday}); Ctrl-C stops"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        Worker(_store(), settings, secret_key(settings)).run()
+
+
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Argument(help="The new member's username.")],

@@ -37,6 +37,17 @@ class Settings(BaseSettings):
         "Broadsheet <broadsheet@localhost>", description="From: of every mail sent."
     )
     confirm_link_days: int = Field(7, description="Days a subscription confirmation link works.")
+    harvest_categories: list[str] = Field(
+        default_factory=list,
+        description='arXiv categories `broadsheet worker` harvests, e.g. ["cs.LG","cs.CL"].',
+    )
+    harvest_every_hours: float = Field(6.0, description="Hours between the worker's harvests.")
+    digest_hour: int = Field(
+        7, ge=0, le=23, description="UTC hour the worker sends digests (daily: yesterday's)."
+    )
+    digest_weekday: int = Field(
+        0, ge=0, le=6, description="Day the weekly digest (of the week before) goes out; 0=Monday."
+    )
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_api_delay: float = Field(3.0, description="Seconds between arXiv API requests.")
     arxiv_api_page_size: int = 100

@@ -216,17 +216,18 @@ def test_fifty_members_voting_at_once_over_http_give_fifty(
             )
             tokens.append(form_token(client.get("/papers/2401.00001").text))
 
-        def click(pair: tuple[httpx.Client, str]) -> int:
+        def click(pair: tuple[httpx.Client, str]) -> tuple[int, str]:
             client, token = pair
-            return client.post(
+            response = client.post(
                 "/papers/2401.00001/vote", headers={"HX-Request": "true", "X-CSRF-Token": token}
-            ).status_code
+            )
+            return response.status_code, response.text[:200]
 
         with ThreadPoolExecutor(max_workers=50) as pool:
             statuses = list(pool.map(click, zip(clients, tokens, strict=True)))
         for client in clients:
             client.close()
-    assert statuses == [200] * 50
+    assert [status for status, _ in statuses] == [200] * 50, statuses
     assert stored_votes(store, "2401.00001") == (50, 50)
 
 

@@ -367,3 +367,31 @@ def preview_digests(
         digests.append(build_digest(subscriber, day, trending, topics, sent, picks))
     for_you.close()
     return digests
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFailure:
+    email: str
+    period_key: str
+    attempts: int
+    error: str
+    subscriber_status: str
+
+
+def delivery_failures(engine: Engine, limit: int = 100) -> list[DeliveryFailure]:
+    """Digests that could not be delivered, newest first (for admins)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                subscribers.c.email,
+                digest_outbox.c.period_key,
+                digest_outbox.c.attempts,
+                digest_outbox.c.last_error,
+                subscribers.c.status,
+            )
+            .join(subscribers, subscribers.c.id == digest_outbox.c.subscriber_id)
+            .where(digest_outbox.c.status == "failed")
+            .order_by(digest_outbox.c.next_attempt_at.desc())
+            .limit(limit)
+        ).all()
+    return [DeliveryFailure(r[0], r[1], r[2], r[3] or "", r[4]) for r in rows]

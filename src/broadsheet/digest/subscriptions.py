@@ -158,3 +158,63 @@ def unsubscribe(engine: Engine, secret: str, token: str) -> Subscriber:
             select(subscribers).where(subscribers.c.id == subject.subscriber_id)
         ).one()
     return _subscriber(row)
+
+
+def member_subscription(engine: Engine, member_id: int) -> Subscriber | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(subscribers).where(subscribers.c.user_id == member_id)
+        ).first()
+    return None if row is None else _subscriber(row)
+
+
+def save_member_subscription(
+    engine: Engine, member_id: int, email: str, frequency: Frequency, topics: list[str]
+) -> Subscriber:
+    """A member's own subscription: address, frequency and topics, from their settings.
+
+    A new or changed address, or one that was someone's before, is pending until confirmed
+    by mail, so nobody can sign an address they do not read up for digests.
+    """
+    address = normalise_email(email)
+    cleaned = list(dict.fromkeys(t.strip() for t in topics if t.strip()))[:20]
+    with engine.begin() as connection:
+        mine = connection.execute(
+            select(subscribers).where(subscribers.c.user_id == member_id)
+        ).first()
+        theirs = connection.execute(
+            select(subscribers).where(subscribers.c.email == address)
+        ).first()
+        values = {"frequency": frequency, "topics": cleaned}
+        if mine is not None and mine.email == address:
+            connection.execute(
+                update(subscribers).where(subscribers.c.id == mine.id).values(values)
+            )
+            subscriber_id = mine.id
+        else:
+            if mine is not None:  # the member moves to another address: the old row lets go
+                connection.execute(
+                    update(subscribers).where(subscribers.c.id == mine.id).values(user_id=None)
+                )
+            values |= {"user_id": member_id, "status": Status.pending}
+            if theirs is None:
+                result = connection.execute(
+                    subscribers.insert().values(email=address, created_at=_now(), **values)
+                )
+                subscriber_id = result.inserted_primary_key[0]
+            else:
+                connection.execute(
+                    update(subscribers).where(subscribers.c.id == theirs.id).values(values)
+                )
+                subscriber_id = theirs.id
+        row = connection.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+    return _subscriber(row)
+
+
+def stop_member_subscription(engine: Engine, member_id: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.user_id == member_id)
+            .values(status=Status.unsubscribed, unsubscribed_at=_now())
+        )

@@ -21,7 +21,17 @@ from broadsheet.web import format as formatting
 from broadsheet.web.auth import SignInRequired, sign_in_url
 from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
-from broadsheet.web.routes import accounts, api, community, feeds, pages, subscriptions
+from broadsheet.web.routes import (
+    accounts,
+    api,
+    community,
+    feeds,
+    pages,
+    subscriptions,
+)
+from broadsheet.web.routes import (
+    settings as settings_routes,
+)
 from broadsheet.web.security import CSRF_HEADER, csrf_token, secret_key
 
 HERE = Path(__file__).parent
@@ -65,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(accounts.router)
     app.include_router(subscriptions.router)
+    app.include_router(settings_routes.router)
     app.include_router(community.router)
     app.include_router(community.submit_router)
     app.include_router(api.router)
