@@ -211,9 +211,10 @@ def test_fifty_members_voting_at_once_over_http_give_fifty(
         tokens = []
         for client, name in zip(clients, names, strict=True):
             token = form_token(client.get("/signin").text)
-            client.post(
+            signed_in = client.post(
                 "/signin", data={"username": name, "password": PASSWORD, "csrf_token": token}
             )
+            assert signed_in.status_code == 303, signed_in.text[:300]
             tokens.append(form_token(client.get("/papers/2401.00001").text))
 
         def click(pair: tuple[httpx.Client, str]) -> tuple[int, str]:
