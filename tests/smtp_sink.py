@@ -35,8 +35,9 @@ class SmtpSink:
 
 
 @contextmanager
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink(port=free_port())
+def smtp_sink(sink: SmtpSink | None = None) -> Iterator[SmtpSink]:
+    sink = sink or SmtpSink()
+    sink.port = sink.port or free_port()
     controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()
     try:
