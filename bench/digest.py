@@ -59,12 +59,6 @@ MEMBER_SHARE = 5  # one subscriber in five is a member with votes
 UPVOTES = 5
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def prepare(engine, count: int, seed: int) -> None:
     """Replace the bench's subscribers, members and votes with ``count`` fresh ones."""
     rng = random.Random(seed)
@@ -146,7 +140,7 @@ def main() -> None:
         shutil.copy(path, work)  # the bench's writes never touch a reused store
         engine = open_store(f"sqlite:///{work}")
         prepare(engine, args.subscribers, args.seed)
-        port = free_port()
+        port = http_bench.free_port()
         sink = start_sink(port)
         settings = Settings(database_url=f"sqlite:///{work}", smtp_host="127.0.0.1", smtp_port=port)
         try:

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from broadsheet.config import get_settings
 from broadsheet.db.engine import make_engine, migrate
+from helpers import SHARED_DATA
 from smtp_sink import SmtpSink, smtp_sink
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # bench/ scripts (the synthetic data generator) are importable by tests; appended, so that
 # bench/http.py never hides the standard library's http package
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))

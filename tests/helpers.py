@@ -8,8 +8,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
+
+# the shared data sits beside the repository (as in CI); tests that need it skip without it
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def run_env(database_url: str) -> dict[str, str]:

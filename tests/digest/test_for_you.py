@@ -22,6 +22,7 @@ from broadsheet.digest.subscriptions import Frequency, add_subscriber
 from broadsheet.ingest.runner import import_file
 from broadsheet.search.embed import DEFAULT_MODEL, load_embedder
 from broadsheet.search.vectors import pending_papers, store_vectors
+from helpers import SHARED_DATA
 from smtp_sink import SmtpSink
 
 WEEK_DAY = date(2024, 2, 14)  # the digest's week: Feb 12-18, 2024
@@ -34,8 +35,7 @@ def _on_topic(paper: dict) -> bool:
 
 @pytest.fixture(scope="module")
 def _daily_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    source = shared / "hf-daily-papers" / "daily_papers.json"
+    source = SHARED_DATA / "hf-daily-papers" / "daily_papers.json"
     if not source.exists():
         pytest.skip(f"shared data not found at {source} (it sits beside the repository in CI)")
     path = tmp_path_factory.mktemp("for-you") / "daily.db"

@@ -47,7 +47,7 @@ def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None =
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as connection:
         ratelimit.hit(connection, ratelimit.VOTES, f"member:{member.id}")
-        _count(connection, paper_id)  # the paper must exist and be visible
+        before = _count(connection, paper_id)  # the paper must exist and be visible
         if voted is None:
             voted = (
                 connection.execute(
@@ -75,7 +75,7 @@ def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None =
                 .values(member_votes=papers.c.member_votes + step)
             )
             bump_version(connection)
-        return VoteState(paper_id, voted, _count(connection, paper_id))
+        return VoteState(paper_id, voted, before + (step if changed else 0))
 
 
 def voted_papers(

@@ -49,8 +49,13 @@ class Digest:
         return [p["id"] for section in self.sections for p in section.papers]
 
 
+def feed_period(frequency: Frequency) -> Period:
+    """The feed period a digest of this frequency covers."""
+    return Period.daily if frequency == Frequency.daily else Period.weekly
+
+
 def period_window(frequency: Frequency, day: date) -> Window:
-    return window(Period.daily if frequency == Frequency.daily else Period.weekly, day)
+    return window(feed_period(frequency), day)
 
 
 def period_key(frequency: Frequency, day: date) -> str:

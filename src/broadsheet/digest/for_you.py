@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, select
 
 from broadsheet.community.votes import member_upvotes
 from broadsheet.db.schema import paper_vectors, papers
+from broadsheet.papers.repository import chunks
 
 NEGATIVES = 2000
 RIDGE = 10.0  # strong enough that a few hundred negatives in 384 dimensions don't overfit
@@ -35,8 +36,7 @@ def load_vectors(
 ) -> tuple[list[str], list[str], np.ndarray]:
     """Ids, titles and vectors of those papers that have a vector for ``model``."""
     ids, titles, rows = [], [], []
-    for start in range(0, len(paper_ids), 900):
-        chunk = paper_ids[start : start + 900]
+    for chunk in chunks(paper_ids):
         query = (
             select(papers.c.id, papers.c.title, paper_vectors.c.vector)
             .join(paper_vectors, paper_vectors.c.paper_seq == papers.c.seq)

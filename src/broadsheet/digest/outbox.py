@@ -29,15 +29,16 @@ from broadsheet.digest.compose import (
     Digest,
     build_digest,
     digest_message,
+    feed_period,
     period_key,
     period_window,
 )
 from broadsheet.digest.for_you import Recommender
 from broadsheet.digest.mailer import DeliveryError, Mailer
-from broadsheet.digest.subscriptions import Frequency, Status, Subscriber
-from broadsheet.feed.periods import Period, Window
+from broadsheet.digest.subscriptions import Frequency, Status, Subscriber, subscriber_from_row
+from broadsheet.feed.periods import Window
 from broadsheet.feed.views import FeedSort, feed_page
-from broadsheet.papers.repository import insert_ignoring_conflicts
+from broadsheet.papers.repository import chunks, insert_ignoring_conflicts
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.hybrid import SearchRequest, search_papers
 
@@ -97,9 +98,10 @@ def enqueue(engine: Engine, frequency: Frequency, key: str) -> int:
 
 def period_papers(engine: Engine, frequency: Frequency, day: date) -> list[dict[str, Any]]:
     """Every paper on the period's feed, trending first."""
-    period = Period.daily if frequency == Frequency.daily else Period.weekly
     with engine.connect() as connection:
-        return feed_page(connection, period, day, FeedSort.trending, limit=100_000).papers
+        return feed_page(
+            connection, feed_period(frequency), day, FeedSort.trending, limit=100_000
+        ).papers
 
 
 class ForYou:
@@ -174,8 +176,7 @@ def _sent_before(engine: Engine, subscriber_ids: list[int]) -> dict[int, set[str
     """The papers each of these subscribers was sent before (read once per send)."""
     sent: dict[int, set[str]] = {i: set() for i in subscriber_ids}
     with engine.connect() as connection:
-        for start in range(0, len(subscriber_ids), 900):
-            chunk = subscriber_ids[start : start + 900]
+        for chunk in chunks(subscriber_ids):
             rows = connection.execute(
                 select(digest_sent_papers.c.subscriber_id, digest_sent_papers.c.paper_id).where(
                     digest_sent_papers.c.subscriber_id.in_(chunk)
@@ -358,9 +359,7 @@ def preview_digests(
     sent_before = _sent_before(engine, [row.id for row in rows])
     digests = []
     for row in rows:
-        subscriber = Subscriber(
-            row.id, row.email, Status(row.status), Frequency(row.frequency), tuple(row.topics or ())
-        )
+        subscriber = subscriber_from_row(row)
         topics = {topic: search(topic, current) for topic in subscriber.topics}
         picks = for_you.papers(row.user_id) if row.user_id is not None else ([], [])
         sent = sent_before[row.id]

@@ -59,7 +59,8 @@ def normalise_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _subscriber(row) -> Subscriber:
+def subscriber_from_row(row) -> Subscriber:
+    """A ``subscribers`` row as a Subscriber."""
     topics = tuple(row.topics or ())
     return Subscriber(row.id, row.email, Status(row.status), Frequency(row.frequency), topics)
 
@@ -85,7 +86,7 @@ def add_subscriber(
             .values(status=Status.pending, frequency=frequency)
         )
         row = connection.execute(select(subscribers).where(subscribers.c.email == address)).one()
-    return _subscriber(row)
+    return subscriber_from_row(row)
 
 
 def set_topics(engine: Engine, email: str, topics: list[str]) -> Subscriber:
@@ -99,7 +100,7 @@ def set_topics(engine: Engine, email: str, topics: list[str]) -> Subscriber:
         row = connection.execute(select(subscribers).where(subscribers.c.email == address)).first()
     if row is None:
         raise InvalidEmail(f"{address} is not subscribed")
-    return _subscriber(row)
+    return subscriber_from_row(row)
 
 
 def link_subject(subscriber: Subscriber) -> tokens.LinkSubject:
@@ -118,46 +119,42 @@ def _find(engine: Engine, subject: tokens.LinkSubject):
     return row
 
 
+def _change_status(engine: Engine, subscriber_id: int, status: Status, **values) -> Subscriber:
+    """Move a subscription to ``status`` (a no-op when it is there already); the result."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id, subscribers.c.status != status)
+            .values(status=status, **values)
+        )
+        row = connection.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+    return subscriber_from_row(row)
+
+
 def confirm(engine: Engine, settings: Settings, secret: str, token: str) -> Subscriber:
     """Confirm the subscription a confirmation link names (idempotent)."""
     subject = tokens.read_token(
         secret, tokens.CONFIRM, token, max_age=settings.confirm_link_days * 86_400
     )
     _find(engine, subject)
-    with engine.begin() as connection:
-        connection.execute(
-            update(subscribers)
-            .where(subscribers.c.id == subject.subscriber_id)
-            .where(subscribers.c.status != Status.confirmed)
-            .values(status=Status.confirmed, confirmed_at=_now(), failure_count=0)
-        )
-        row = connection.execute(
-            select(subscribers).where(subscribers.c.id == subject.subscriber_id)
-        ).one()
-    return _subscriber(row)
+    return _change_status(
+        engine, subject.subscriber_id, Status.confirmed, confirmed_at=_now(), failure_count=0
+    )
 
 
 def subscriber_for_unsubscribe(engine: Engine, secret: str, token: str) -> Subscriber:
     """Who an unsubscribe link is for (to show the page before the button is pressed)."""
     subject = tokens.read_token(secret, tokens.UNSUBSCRIBE, token)
-    return _subscriber(_find(engine, subject))
+    return subscriber_from_row(_find(engine, subject))
 
 
 def unsubscribe(engine: Engine, secret: str, token: str) -> Subscriber:
     """Stop every further digest to the address an unsubscribe link names (idempotent)."""
     subject = tokens.read_token(secret, tokens.UNSUBSCRIBE, token)
     _find(engine, subject)
-    with engine.begin() as connection:
-        connection.execute(
-            update(subscribers)
-            .where(subscribers.c.id == subject.subscriber_id)
-            .where(subscribers.c.status != Status.unsubscribed)
-            .values(status=Status.unsubscribed, unsubscribed_at=_now())
-        )
-        row = connection.execute(
-            select(subscribers).where(subscribers.c.id == subject.subscriber_id)
-        ).one()
-    return _subscriber(row)
+    return _change_status(
+        engine, subject.subscriber_id, Status.unsubscribed, unsubscribed_at=_now()
+    )
 
 
 def member_subscription(engine: Engine, member_id: int) -> Subscriber | None:
@@ -165,7 +162,7 @@ def member_subscription(engine: Engine, member_id: int) -> Subscriber | None:
         row = connection.execute(
             select(subscribers).where(subscribers.c.user_id == member_id)
         ).first()
-    return None if row is None else _subscriber(row)
+    return None if row is None else subscriber_from_row(row)
 
 
 def save_member_subscription(
@@ -208,13 +205,10 @@ def save_member_subscription(
                 )
                 subscriber_id = theirs.id
         row = connection.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
-    return _subscriber(row)
+    return subscriber_from_row(row)
 
 
 def stop_member_subscription(engine: Engine, member_id: int) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(subscribers)
-            .where(subscribers.c.user_id == member_id)
-            .values(status=Status.unsubscribed, unsubscribed_at=_now())
-        )
+    subscription = member_subscription(engine, member_id)
+    if subscription is not None:
+        _change_status(engine, subscription.id, Status.unsubscribed, unsubscribed_at=_now())

@@ -69,7 +69,8 @@ def insert_ignoring_conflicts(connection: Connection, table, index_elements: Seq
     return dialect.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
-def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+def chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    """``items`` in slices of ``size`` (IN lists stay under the drivers' parameter limits)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -168,7 +169,7 @@ def _existing_rows(connection: Connection, ids: Sequence[str]) -> dict[str, dict
             "record_hash",
         )
     ]
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         query = (
             select(*columns, organisations.c.slug.label("organisation_slug"))
             .select_from(papers.outerjoin(organisations))
@@ -231,7 +232,7 @@ def _author_ids(
 ) -> dict[str, int]:
     ids, missing = cache.lookup(names) if cache else ({}, names)
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(missing)):
+    for chunk in chunks(sorted(missing)):
         bulk_insert(connection, authors, [{"name": n} for n in chunk], ignore_conflicts_on=["name"])
         found.update(
             connection.execute(
@@ -248,7 +249,7 @@ def _index_new_papers(connection: Connection, ids: Sequence[str]) -> None:
     """Add new papers to the lexical index (SQLite FTS5), one statement per chunk."""
     if connection.dialect.name != "sqlite":
         return
-    for chunk in _chunks(ids, 10_000):  # a whole batch in one statement
+    for chunk in chunks(ids, 10_000):  # a whole batch in one statement
         connection.execute(
             text(
                 "INSERT INTO papers_fts(rowid, title, abstract) "
@@ -269,7 +270,7 @@ def _replace_links(
         return
     ids = [r["id"] for r in rows]
     if replacing:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             connection.execute(paper_authors.delete().where(paper_authors.c.paper_id.in_(chunk)))
             connection.execute(
                 paper_categories.delete().where(paper_categories.c.paper_id.in_(chunk))
@@ -388,7 +389,7 @@ def get_paper(connection: Connection, paper_id: str) -> dict[str, Any] | None:
 def papers_by_seq(connection: Connection, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Stored papers (with organisation) by their integer key; missing ones are left out."""
     found: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(list(seqs)):
+    for chunk in chunks(list(seqs)):
         query = _with_organisation().where(papers.c.seq.in_(chunk))
         found.update((row["seq"], dict(row)) for row in connection.execute(query).mappings())
     return found

@@ -20,6 +20,11 @@ class SignInRequired(Exception):
         self.next_url = next_url
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (what per-address rate limits count)."""
+    return request.client.host if request.client else "unknown"
+
+
 def current_member(request: Request) -> Member | None:
     """The signed-in member (looked up once per request), or None."""
     member = getattr(request.state, "member", _UNSET)

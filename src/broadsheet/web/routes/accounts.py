@@ -10,15 +10,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import AccountError, Member, authenticate, create_member
-from broadsheet.web.auth import end_session, safe_next, start_session
+from broadsheet.web.auth import client_address, end_session, safe_next, start_session
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
-
-
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _form(request: Request, template: str, next_url: str, status_code: int = 200, **context):
@@ -40,7 +36,7 @@ def signup(
     engine = request.app.state.engine
 
     def attempt() -> Member:
-        ratelimit.check(engine, ratelimit.SIGN_UPS, f"ip:{_client_address(request)}")
+        ratelimit.check(engine, ratelimit.SIGN_UPS, f"ip:{client_address(request)}")
         return create_member(engine, username, password)
 
     return _start_session_or_explain(request, "signup.html", attempt, username, next, 422)
@@ -61,7 +57,7 @@ def signin(
     engine = request.app.state.engine
 
     def attempt() -> Member:
-        address, name = _client_address(request), username.strip().lower()
+        address, name = client_address(request), username.strip().lower()
         ratelimit.check(engine, ratelimit.SIGN_INS, f"ip:{address}", f"username:{name}")
         return authenticate(engine, username, password)
 

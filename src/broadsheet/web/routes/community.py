@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -63,6 +65,17 @@ def comment(
     return RedirectResponse(f"/papers/{paper_id}#comment-{added.id}", 303)
 
 
+@contextmanager
+def _moderation_errors() -> Iterator[None]:
+    """Moderation refusals as HTTP answers: 403 for non-admins, 404 for what is not there."""
+    try:
+        yield
+    except NotAllowed as exc:
+        raise HTTPException(403, str(exc)) from None
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
 @router.post("/papers/{paper_id:path}/hide")
 def hide_paper(
     request: Request,
@@ -71,12 +84,8 @@ def hide_paper(
     hidden: Annotated[bool, Form()] = True,
 ) -> Response:
     paper_id = canonical_id(paper_id)
-    try:
+    with _moderation_errors():
         set_paper_hidden(request.app.state.engine, member, paper_id, hidden)
-    except NotAllowed as exc:
-        raise HTTPException(403, str(exc)) from None
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
     return RedirectResponse("/" if hidden else f"/papers/{paper_id}", 303)
 
 
@@ -87,12 +96,8 @@ def hide_comment(
     member: MemberDep,
     hidden: Annotated[bool, Form()] = True,
 ) -> Response:
-    try:
+    with _moderation_errors():
         paper_id = set_comment_hidden(request.app.state.engine, member, comment_id, hidden)
-    except NotAllowed as exc:
-        raise HTTPException(403, str(exc)) from None
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
     return RedirectResponse(f"/papers/{paper_id}#comment-{comment_id}", 303)
 
 

@@ -21,6 +21,7 @@ from broadsheet.digest.subscriptions import (
     unsubscribe,
 )
 from broadsheet.digest.tokens import InvalidLink
+from broadsheet.web.auth import client_address
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 
@@ -40,9 +41,8 @@ def subscribe(
     try:
         address = normalise_email(email)
         # at most a few mails an hour to one address, whoever asks: no mail bombing
-        address_of_client = request.client.host if request.client else "unknown"
         ratelimit.check(engine, CONFIRMATION_MAILS, f"email:{address.lower()}")
-        ratelimit.check(engine, ratelimit.SIGN_UPS, f"subscribe-ip:{address_of_client}")
+        ratelimit.check(engine, ratelimit.SIGN_UPS, f"subscribe-ip:{client_address(request)}")
         subscriber = add_subscriber(engine, address, frequency)
         if subscriber.status != Status.confirmed:
             send_confirmation(settings, request.app.state.secret, subscriber)
