@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     arxiv_api_page_size: int = 100
     arxiv_api_retries: int = 5
     arxiv_api_timeout: float = 30.0
-    import_batch_size: int = 5000
+    import_batch_size: int = 10_000
     embedding_model: str = Field(
         "all-MiniLM-L6-v2", description="sentence-transformers model name or path for search."
     )

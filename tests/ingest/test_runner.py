@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from sqlalchemy import Engine, func, select
 
@@ -111,8 +112,12 @@ def test_killed_import_resumes_without_duplicates(
             break
         time.sleep(0.05)
     assert child.poll() is None, "the import finished before it could be interrupted"
+    helpers = psutil.Process(child.pid).children(recursive=True)
+    assert helpers, "a file this large is read in a separate process"
     child.send_signal(signal.SIGKILL)
     child.wait()
+    _, still_running = psutil.wait_procs(helpers, timeout=20)
+    assert not still_running, "the reader process outlived the killed import"
     stored_before = paper_count(store)
     assert 3000 <= stored_before < 30000
 
@@ -165,3 +170,31 @@ def test_shared_daily_papers_import_completely(store: Engine, daily_papers_file:
     assert zero_bubble["title"] == "Zero Bubble Pipeline Parallelism"
     assert zero_bubble["upvotes"] == 19
     assert len(zero_bubble["authors"]) == 4
+
+
+def test_concurrent_imports_of_the_same_papers_both_succeed(tmp_path: Path, store: Engine) -> None:
+    """Each batch takes the write lock before it looks for stored papers, so another import
+    cannot add one of them in between (which would fail the batch on the unique id)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from broadsheet.db.engine import make_engine
+
+    snapshot = write_snapshot(tmp_path / "snap.jsonl", 2000)
+    copy = tmp_path / "copy.jsonl"  # another file: its own import run, same papers
+    copy.write_bytes(snapshot.read_bytes())
+    engines = [make_engine(str(store.url)) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(import_file, engine, path, batch_size=100, prefetch=False)
+            for engine, path in zip(engines, (snapshot, copy), strict=True)
+        ]
+        summaries = [run.result(timeout=300) for run in runs]
+    for engine in engines:
+        engine.dispose()
+    assert sum(s.added for s in summaries) == 2000
+    assert all(s.added + s.unchanged + s.updated == 2000 for s in summaries)
+    assert paper_count(store) == 2000
+    with store.connect() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO papers_fts(papers_fts, rank) VALUES ('integrity-check', 1)"
+        )

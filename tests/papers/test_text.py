@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broadsheet.papers.text import clean_author_name, clean_text, delatex
+from broadsheet.papers.text import (
+    _has_markup,
+    clean_author_name,
+    clean_text,
+    collapse_whitespace,
+    delatex,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,3 +62,13 @@ def test_cleaning_never_fails_and_is_stable(text: str) -> None:
     once = clean_text(text)
     assert "\n\n\n" not in once
     assert once == once.strip()
+
+
+@given(st.text(alphabet=st.sampled_from("ab é\n\t\r\x0b\x0c\x1c\x1f\xa0\u2003"), max_size=40))
+def test_collapse_whitespace_matches_splitting_on_any_whitespace(text: str) -> None:
+    assert collapse_whitespace(text) == " ".join(text.split())
+
+
+@given(st.text(max_size=60))
+def test_markup_check_agrees_with_the_latex_characters(text: str) -> None:
+    assert _has_markup(text) == any(c in "\\${}~`" for c in text)

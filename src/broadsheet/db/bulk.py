@@ -4,7 +4,7 @@ without its per-row parameter bookkeeping, which dominates bulk imports."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -19,6 +19,63 @@ def _statement(connection: Connection, table: Table, ignore_conflicts_on: Sequen
     return dialect.insert(table).on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
 
 
+def _converter(
+    processors: list[tuple[int, Callable[[Any], Any]]],
+) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """Converts one row's values; a value repeated from the previous row (a batch timestamp)
+    is converted once."""
+    last: dict[int, tuple[Any, Any]] = {}
+
+    def convert(values: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(values)
+        for index, processor in processors:
+            value = values[index]
+            if value is None:
+                continue
+            previous = last.get(index)
+            if previous is not None and previous[0] is value:
+                values[index] = previous[1]
+            else:
+                values[index] = result = processor(value)
+                last[index] = (value, result)
+        return tuple(values)
+
+    return convert
+
+
+def insert_values(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    ignore_conflicts_on: Sequence[str] | None = None,
+) -> None:
+    """Insert ``rows``, each a tuple (not a list) of values for ``columns`` in that order."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    compiled = _statement(connection, table, ignore_conflicts_on).compile(
+        dialect=dialect, column_keys=list(columns)
+    )
+    order = list(compiled.positiontup) if compiled.positional else list(compiled.params)
+    processors = [
+        (index, processor)
+        for index, key in enumerate(order)
+        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    position = {name: index for index, name in enumerate(columns)}
+    params: Sequence[Any] = rows
+    if order != list(columns):
+        pick = itemgetter(*(position[key] for key in order))
+        params = [pick(row) if len(order) > 1 else (pick(row),) for row in rows]
+    if processors:
+        convert = _converter(processors)
+        params = [convert(values) for values in params]
+    if not compiled.positional:
+        params = [dict(zip(order, values, strict=True)) for values in params]
+    connection.exec_driver_sql(compiled.string, params)
+
+
 def bulk_insert(
     connection: Connection,
     table: Table,
@@ -28,35 +85,7 @@ def bulk_insert(
     """Insert ``rows`` (all with the same keys); skip key conflicts if ``ignore_conflicts_on``."""
     if not rows:
         return
-    dialect = connection.dialect
     keys = list(rows[0])
-    compiled = _statement(connection, table, ignore_conflicts_on).compile(
-        dialect=dialect, column_keys=keys
-    )
-    order = list(compiled.positiontup) if compiled.positional else list(compiled.params)
-    converted = [
-        (index, processor)
-        for index, key in enumerate(order)
-        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
-    ]
-    getter = itemgetter(*order)
-    params: list[Any] = []
-    last: dict[int, tuple[Any, Any]] = {}  # repeated values (a batch timestamp) convert once
-    for row in rows:
-        values = getter(row) if len(order) > 1 else (getter(row),)
-        if converted:
-            values = list(values)
-            for index, processor in converted:
-                value = values[index]
-                if value is None:
-                    continue
-                previous = last.get(index)
-                if previous is not None and previous[0] is value:
-                    values[index] = previous[1]
-                else:
-                    values[index] = result = processor(value)
-                    last[index] = (value, result)
-        params.append(
-            tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
-        )
-    connection.exec_driver_sql(compiled.string, params)
+    getter = itemgetter(*keys)
+    values = [getter(row) for row in rows] if len(keys) > 1 else [(row[keys[0]],) for row in rows]
+    insert_values(connection, table, keys, values, ignore_conflicts_on)

@@ -8,7 +8,9 @@ them is bounded, so memory stays flat however large the file is.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queue_module
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -21,7 +23,8 @@ from broadsheet.sources.base import Parsed
 # spawn, not fork: the parent holds database connections and a progress thread
 _START_METHOD = "spawn"
 CHUNK = 500
-DEPTH = 8  # chunks in flight: CHUNK * DEPTH records at most
+DEPTH = 24  # chunks in flight, CHUNK * DEPTH records: more than a batch, so reading goes on
+# while the importer writes one
 
 
 class ReaderFailed(RuntimeError):
@@ -63,6 +66,18 @@ def _unpack(packed: tuple, keys: tuple[str, ...]) -> Parsed:
     return Parsed(line, resume_at, paper=paper)
 
 
+def _put(out: Any, message: tuple) -> None:
+    """Queue ``message``; exit if the importing process died (killed imports leave no orphan)."""
+    while True:
+        try:
+            out.put(message, timeout=1)
+            return
+        except queue_module.Full:
+            parent = multiprocessing.parent_process()
+            if parent is not None and not parent.is_alive():
+                os._exit(1)
+
+
 def _produce(read: Callable[..., Iterator[Parsed]], out: Any) -> None:
     latest = [0]
 
@@ -74,12 +89,46 @@ def _produce(read: Callable[..., Iterator[Parsed]], out: Any) -> None:
         for item in read(position=position):
             chunk.append(_pack(item))
             if len(chunk) >= CHUNK:
-                out.put(("items", chunk, latest[0]))
+                _put(out, ("items", chunk, latest[0]))
                 chunk = []
-        out.put(("items", chunk, latest[0]))
-        out.put(("done", None, latest[0]))
+        _put(out, ("items", chunk, latest[0]))
+        _put(out, ("done", None, latest[0]))
     except BaseException:
-        out.put(("failed", traceback.format_exc(), latest[0]))
+        _put(out, ("failed", traceback.format_exc(), latest[0]))
+
+
+def _receive(out: Any, process: Any, ready: queue_module.Queue, stop: threading.Event) -> None:
+    """Move chunks from the reader process to ``ready``, unpacked.
+
+    Runs in a thread of the importing process, so that unpickling overlaps the importer's
+    database writes (SQLite releases the GIL while it works).
+    """
+
+    def hand_over(message: tuple) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(message, timeout=1)
+                return
+            except queue_module.Full:
+                continue
+
+    try:
+        while not stop.is_set():
+            try:
+                kind, payload, where = out.get(timeout=1)
+            except queue_module.Empty:
+                if not process.is_alive():
+                    exited = f"reader process exited with code {process.exitcode}"
+                    hand_over(("failed", exited, None))
+                    return
+                continue
+            if kind == "items":
+                payload = [_unpack(packed, ROW_KEYS) for packed in payload]
+            hand_over((kind, payload, where))
+            if kind != "items":
+                return
+    except BaseException:
+        hand_over(("failed", traceback.format_exc(), None))
 
 
 def read_in_subprocess(
@@ -90,26 +139,24 @@ def read_in_subprocess(
     out = context.Queue(maxsize=DEPTH)
     process = context.Process(target=_produce, args=(read, out), daemon=True)
     process.start()
+    ready: queue_module.Queue = queue_module.Queue(maxsize=DEPTH)  # a batch, unpacked ahead
+    stop = threading.Event()
+    receiver = threading.Thread(target=_receive, args=(out, process, ready, stop), daemon=True)
+    receiver.start()
     try:
         while True:
-            try:
-                kind, payload, where = out.get(timeout=5)
-            except queue_module.Empty:
-                if not process.is_alive():
-                    raise ReaderFailed(
-                        f"reader process exited with code {process.exitcode}"
-                    ) from None
-                continue
-            if position is not None:
+            kind, payload, where = ready.get()
+            if position is not None and where is not None:
                 position(where)
             if kind == "items":
-                for packed in payload:
-                    yield _unpack(packed, ROW_KEYS)
+                yield from payload
             elif kind == "done":
                 return
             else:
                 raise ReaderFailed(payload)
     finally:
+        stop.set()
+        receiver.join(timeout=5)
         if process.is_alive():
             process.terminate()
         process.join(timeout=5)

@@ -127,7 +127,7 @@ def import_file(
     path: Path,
     fmt: str | None = None,
     on_error: OnError = OnError.abort,
-    batch_size: int = 5000,
+    batch_size: int = 10_000,
     restart: bool = False,
     position: Callable[[int], None] | None = None,
     prefetch: bool | None = None,

@@ -58,8 +58,9 @@ def parse_arxiv_id(text: str) -> ArxivId:
     """Parse ``text`` (bare id, ``arXiv:`` prefix, abs/pdf URL, with or without version)."""
     if not isinstance(text, str):
         raise InvalidArxivId(f"{text!r} is not text")
-    core = _strip_decoration(text)
-    match = _NEW.fullmatch(core)
+    match = _NEW.fullmatch(text)  # the usual bare id needs no undecorating
+    core = text if match else _strip_decoration(text)
+    match = match or _NEW.fullmatch(core)
     if match:
         yymm, number = match["yymm"], match["number"]
         year, month = int(yymm[:2]), int(yymm[2:])

@@ -6,13 +6,15 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from broadsheet.db.bulk import bulk_insert
+from broadsheet.db.bulk import bulk_insert, insert_values
+from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import (
     authors,
     feed_entries,
@@ -110,7 +112,7 @@ def prepare_row(paper: Paper) -> dict[str, Any]:
 def prepare_fresh_row(paper: Paper) -> dict[str, Any]:
     """``prepare_row`` plus the record hash it gets if the paper is new to the store."""
     row = prepare_row(paper)
-    row["fresh_hash"] = record_hash(merge_rows(None, row))
+    row["fresh_hash"] = record_hash(row, upvotes=row["upvotes"] or 0)  # as merge_rows(None, row)
     return row
 
 
@@ -150,8 +152,12 @@ def merge_rows(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dic
     return merged
 
 
-def record_hash(row: dict[str, Any]) -> str:
-    payload = orjson.dumps([row[name] for name in HASHED_FIELDS], default=str)
+def record_hash(row: dict[str, Any], **overrides: Any) -> str:
+    """A digest of every field that makes a stored paper differ; ``overrides`` replace fields."""
+    values = [row[name] for name in HASHED_FIELDS]
+    for name, value in overrides.items():
+        values[HASHED_FIELDS.index(name)] = value
+    payload = orjson.dumps(values, default=str)
     return hashlib.md5(payload, usedforsecurity=False).hexdigest()
 
 
@@ -169,14 +175,13 @@ def _existing_rows(connection: Connection, ids: Sequence[str]) -> dict[str, dict
             "record_hash",
         )
     ]
-    for chunk in chunks(ids):
-        query = (
-            select(*columns, organisations.c.slug.label("organisation_slug"))
-            .select_from(papers.outerjoin(organisations))
-            .where(papers.c.id.in_(chunk))
-        )
-        for row in connection.execute(query).mappings():
-            found[row["id"]] = dict(row)
+    query = (
+        select(*columns, organisations.c.slug.label("organisation_slug"))
+        .select_from(papers.outerjoin(organisations))
+        .where(is_one_of(connection, papers.c.id, ids))
+    )
+    for row in connection.execute(query).mappings():
+        found[row["id"]] = dict(row)
     return found
 
 
@@ -232,31 +237,39 @@ def _author_ids(
 ) -> dict[str, int]:
     ids, missing = cache.lookup(names) if cache else ({}, names)
     found: dict[str, int] = {}
-    for chunk in chunks(sorted(missing)):
-        bulk_insert(connection, authors, [{"name": n} for n in chunk], ignore_conflicts_on=["name"])
-        found.update(
-            connection.execute(
-                select(authors.c.name, authors.c.id).where(authors.c.name.in_(chunk))
-            ).all()
+    if missing:
+        new_names = [(name,) for name in sorted(missing)]
+        insert_values(connection, authors, ["name"], new_names, ignore_conflicts_on=["name"])
+        query = select(authors.c.name, authors.c.id).where(
+            is_one_of(connection, authors.c.name, missing)
         )
+        found.update(connection.execute(query).all())
     if cache:
         cache.stage(found)
     ids.update(found)
     return ids
 
 
-def _index_new_papers(connection: Connection, ids: Sequence[str]) -> None:
-    """Add new papers to the lexical index (SQLite FTS5), one statement per chunk."""
-    if connection.dialect.name != "sqlite":
+def _number_new_papers(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Give SQLite rows their ``seq`` up front, so the lexical index needs no read-back.
+
+    Safe because the caller's transaction already holds SQLite's single write lock.
+    """
+    if connection.dialect.name != "sqlite" or not rows:
         return
-    for chunk in chunks(ids, 10_000):  # a whole batch in one statement
-        connection.execute(
-            text(
-                "INSERT INTO papers_fts(rowid, title, abstract) "
-                "SELECT seq, title, abstract FROM papers WHERE id IN :ids"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": list(chunk)},
-        )
+    last = connection.execute(select(func.coalesce(func.max(papers.c.seq), 0))).scalar_one()
+    for number, row in enumerate(rows, start=last + 1):
+        row["seq"] = number
+
+
+def _index_new_papers(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Add numbered new papers to the lexical index (SQLite FTS5) in one statement."""
+    if connection.dialect.name != "sqlite" or not rows:
+        return
+    connection.exec_driver_sql(
+        "INSERT INTO papers_fts(rowid, title, abstract) VALUES (?, ?, ?)",
+        [(row["seq"], row["title"], row["abstract"]) for row in rows],
+    )
 
 
 def _replace_links(
@@ -270,24 +283,21 @@ def _replace_links(
         return
     ids = [r["id"] for r in rows]
     if replacing:
-        for chunk in chunks(ids):
-            connection.execute(paper_authors.delete().where(paper_authors.c.paper_id.in_(chunk)))
-            connection.execute(
-                paper_categories.delete().where(paper_categories.c.paper_id.in_(chunk))
-            )
+        for table in (paper_authors, paper_categories):
+            connection.execute(table.delete().where(is_one_of(connection, table.c.paper_id, ids)))
     author_ids = _author_ids(connection, {n for r in rows for n in r["authors"]}, cache)
-    author_links = [
-        {"paper_id": r["id"], "position": i, "author_id": author_ids[name]}
-        for r in rows
-        for i, name in enumerate(r["authors"])
-    ]
-    bulk_insert(connection, paper_authors, author_links)
-    category_links = [
-        {"paper_id": r["id"], "category": c}
-        for r in rows
-        for c in dict.fromkeys(r["categories"].split())
-    ]
-    bulk_insert(connection, paper_categories, category_links)
+    # Sorted by the secondary index's key, each batch walks that index's pages once in order
+    # instead of touching them at random (about a third faster on a large store).
+    author_links = sorted(
+        ((r["id"], i, author_ids[name]) for r in rows for i, name in enumerate(r["authors"])),
+        key=itemgetter(2),
+    )
+    insert_values(connection, paper_authors, ("paper_id", "position", "author_id"), author_links)
+    category_links = sorted(
+        ((r["id"], c) for r in rows for c in dict.fromkeys(r["categories"].split())),
+        key=itemgetter(1),
+    )
+    insert_values(connection, paper_categories, ("paper_id", "category"), category_links)
 
 
 def upsert_papers(
@@ -301,6 +311,9 @@ def upsert_papers(
     counts = UpsertCounts()
     if not batch:
         return counts
+    # A write first: it takes the store's write lock (SQLite) or the version row's lock, so no
+    # other writer can add or change these papers between the reads below and the writes.
+    bump_version(connection)
     incoming: dict[str, dict[str, Any]] = {}
     previous_in_batch: dict[str, int] = {}  # how many records of each id this batch holds
     for paper in batch:  # later records of the same id merge onto earlier ones
@@ -331,8 +344,9 @@ def upsert_papers(
             to_insert.append(merged)
         else:
             to_update.append(merged)
+    _number_new_papers(connection, to_insert)
     bulk_insert(connection, papers, to_insert)
-    _index_new_papers(connection, [row["id"] for row in to_insert])
+    _index_new_papers(connection, to_insert)
     counts.added = len(to_insert)
     if to_update:
         columns = (
@@ -367,7 +381,6 @@ def upsert_papers(
         if p.feed is not None
     ]
     bulk_insert(connection, feed_entries, placements, ignore_conflicts_on=["paper_id", "day"])
-    bump_version(connection)
     return counts
 
 

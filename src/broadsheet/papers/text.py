@@ -25,8 +25,10 @@ _ACCENTS = {
     "k": "\u0328",
     "r": "\u030a",
 }
+# No optional "{" in front: a pattern that starts with a plain backslash is searched for
+# quickly, and the braces around ``{\'e}`` go with every other brace at the end.
 _ACCENT = re.compile(
-    r"""\{?\\(["'`^~=.]|[cvuHkr](?=[\s{]))\s*(?:\{\s*(\\?[A-Za-z])\s*\}|(\\?[A-Za-z]))\}?"""
+    r"""\\(["'`^~=.]|[cvuHkr](?=[\s{]))\s*(?:\{\s*(\\?[A-Za-z])\s*\}|(\\?[A-Za-z]))\}?"""
 )
 _LETTERS = {
     "ss": "ß",
@@ -43,7 +45,7 @@ _LETTERS = {
     "i": "ı",
     "j": "ȷ",
 }
-_LETTER = re.compile(r"\{?\\(ss|ae|AE|oe|OE|aa|AA|o|O|l|L|i|j)(?![A-Za-z])\s?\}?")
+_LETTER = re.compile(r"\\(ss|ae|AE|oe|OE|aa|AA|o|O|l|L|i|j)(?![A-Za-z])\s?\}?")
 _SYMBOLS = {
     "alpha": "α",
     "beta": "β",
@@ -161,8 +163,9 @@ _ESCAPES = {
 _ESCAPE = re.compile(r"\\[%&_#{},;! \\]")
 _DOLLAR_MARK = "\x00"
 _UNKNOWN_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*|(?<=[.!?:])\n[ \t]+(?=\S)")
-_NEEDS_LATEX = re.compile(r"[\\${}~`]")
+_PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t]*\n\s*|(?<=[.!?:]\n)[ \t]+(?=\S))")
+# Whitespace that str.split() splits on, other than the space and newline of ordinary text.
+_UNUSUAL_SPACE = ("  ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 
 
 def _accent(match: re.Match[str]) -> str:
@@ -180,9 +183,15 @@ def _repeat(pattern: re.Pattern[str], replacement, text: str) -> str:
         text = new
 
 
+def _has_markup(text: str) -> bool:
+    """Whether ``text`` holds a character LaTeX gives a meaning to (substring searches are
+    several times faster than a character-class regex over a whole abstract)."""
+    return "\\" in text or "$" in text or "{" in text or "}" in text or "~" in text or "`" in text
+
+
 def delatex(text: str) -> str:
     """Turn LaTeX markup into plain readable text; text without markup passes unchanged."""
-    if not _NEEDS_LATEX.search(text):
+    if not _has_markup(text):
         return text
     text = text.replace("\\$", _DOLLAR_MARK)
     if "\\" in text:
@@ -201,6 +210,15 @@ def delatex(text: str) -> str:
 
 
 def collapse_whitespace(text: str) -> str:
+    """``" ".join(text.split())``, without splitting ordinary wrapped ASCII text into words."""
+    flat = text.replace("\n", " ")
+    if (
+        flat.isascii()
+        and not any(space in flat for space in _UNUSUAL_SPACE)
+        and not flat.startswith(" ")
+        and not flat.endswith(" ")
+    ):
+        return flat
     return " ".join(text.split())
 
 

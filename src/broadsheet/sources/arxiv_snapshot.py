@@ -29,10 +29,14 @@ def _authors(record: dict[str, Any]) -> list[str]:
     if isinstance(parsed, list) and parsed:
         names = []
         for i, parts in enumerate(parsed):
-            if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-                raise FieldError(f"authors_parsed[{i}]", "expected [last, first, suffix]")
-            last, first, suffix = [*parts, "", "", ""][:3]
-            names.append(" ".join(p for p in (first, last, suffix) if p))
+            try:
+                if not isinstance(parts, list):
+                    raise TypeError
+                " ".join(parts)  # refuses anything but text: checks every part at once
+            except TypeError:
+                raise FieldError(f"authors_parsed[{i}]", "expected [last, first, suffix]") from None
+            last, first, suffix = (*parts, "", "", "")[:3]
+            names.append(" ".join(filter(None, (first, last, suffix))))
         return names
     raw = optional_str(record, "authors") or ""
     return [n.strip() for n in raw.replace(" and ", ", ").split(",") if n.strip()]

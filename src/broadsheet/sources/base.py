@@ -84,7 +84,7 @@ def read_json_lines(
             line += 1
             if position is not None and line % 256 == 0:
                 position(offset)
-            if not raw.strip():
+            if raw.isspace():  # a blank line
                 continue
             try:
                 obj = orjson.loads(raw)
