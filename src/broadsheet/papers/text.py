@@ -164,8 +164,6 @@ _ESCAPE = re.compile(r"\\[%&_#{},;! \\]")
 _DOLLAR_MARK = "\x00"
 _UNKNOWN_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
 _PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t]*\n\s*|(?<=[.!?:]\n)[ \t]+(?=\S))")
-# Whitespace that str.split() splits on, other than the space and newline of ordinary text.
-_UNUSUAL_SPACE = ("  ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 
 
 def _accent(match: re.Match[str]) -> str:
@@ -212,9 +210,11 @@ def delatex(text: str) -> str:
 def collapse_whitespace(text: str) -> str:
     """``" ".join(text.split())``, without splitting ordinary wrapped ASCII text into words."""
     flat = text.replace("\n", " ")
+    # printable ASCII has no whitespace but the space: single spaces between words already
     if (
         flat.isascii()
-        and not any(space in flat for space in _UNUSUAL_SPACE)
+        and flat.isprintable()
+        and "  " not in flat
         and not flat.startswith(" ")
         and not flat.endswith(" ")
     ):
