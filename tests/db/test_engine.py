@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from sqlalchemy import Engine, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from broadsheet.db.bulk import bulk_insert
-from broadsheet.db.engine import make_engine, migrate
+from broadsheet.db.engine import foreign_keys_unchecked, make_engine, migrate
 from broadsheet.db.schema import feed_entries, metadata, organisations, papers
 
 
@@ -76,3 +78,16 @@ def test_bulk_insert_converts_types_and_ignores_conflicts(store: Engine) -> None
     assert stored["authors"] == ["Ada"]
     assert stored["links"] == {"code": "x"}
     assert stored["published_at"] == now
+
+
+def test_foreign_keys_unchecked_only_inside_the_block(store: Engine) -> None:
+    orphan = "INSERT INTO paper_categories (paper_id, category) VALUES ('no-such-paper', 'cs.LG')"
+    with store.connect() as connection:
+        with foreign_keys_unchecked(connection), connection.begin():
+            connection.exec_driver_sql(orphan)  # accepted: nothing is looked up
+            connection.exec_driver_sql("DELETE FROM paper_categories")
+        with pytest.raises(IntegrityError), connection.begin():
+            connection.exec_driver_sql(orphan)
+        with pytest.raises(RuntimeError), foreign_keys_unchecked(connection):
+            raise RuntimeError("a failed batch")
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -83,6 +83,12 @@ def test_prefetch_gives_the_same_store(tmp_path: Path, fixtures: Path) -> None:
         engine.dispose()
     assert results[0][0] == results[1][0] == 1500
     assert results[0][1] == results[1][1]
+    for prefetch in (False, True):  # written without lookups, yet every reference holds
+        engine = make_engine(f"sqlite:///{tmp_path / f'p{prefetch}.db'}")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        engine.dispose()
 
 
 def test_killed_import_resumes_without_duplicates(
