@@ -12,12 +12,13 @@ from sqlalchemy import Engine, select
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
 from broadsheet.config import Settings
+from broadsheet.db.bulk import insert_ignoring_conflicts
 from broadsheet.db.schema import feed_entries, papers
 from broadsheet.db.version import bump_version
 from broadsheet.ingest.harvest import HarvestError, fetch_arxiv_papers
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.record import Paper
-from broadsheet.papers.repository import insert_ignoring_conflicts, upsert_papers
+from broadsheet.papers.repository import upsert_papers
 
 SOURCE = "submission"
 

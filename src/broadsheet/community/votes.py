@@ -10,9 +10,9 @@ from sqlalchemy import Connection, Engine, delete, select, update
 
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
+from broadsheet.db.bulk import insert_ignoring_conflicts
 from broadsheet.db.schema import papers, votes
 from broadsheet.db.version import bump_version
-from broadsheet.papers.repository import insert_ignoring_conflicts
 
 
 class NoSuchPaper(LookupError):

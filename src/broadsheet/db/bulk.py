@@ -12,11 +12,16 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
+def insert_ignoring_conflicts(connection: Connection, table: Table, index_elements: Sequence[str]):
+    """An INSERT that skips rows whose key exists, for SQLite and PostgreSQL alike."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
 def _statement(connection: Connection, table: Table, ignore_conflicts_on: Sequence[str] | None):
     if ignore_conflicts_on is None:
         return table.insert()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
+    return insert_ignoring_conflicts(connection, table, ignore_conflicts_on)
 
 
 def _converter(

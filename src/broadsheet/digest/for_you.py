@@ -17,8 +17,8 @@ import numpy as np
 from sqlalchemy import Connection, func, select
 
 from broadsheet.community.votes import member_upvotes
+from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import paper_vectors, papers
-from broadsheet.papers.repository import chunks
 
 NEGATIVES = 2000
 RIDGE = 10.0  # strong enough that a few hundred negatives in 384 dimensions don't overfit
@@ -36,16 +36,15 @@ def load_vectors(
 ) -> tuple[list[str], list[str], np.ndarray]:
     """Ids, titles and vectors of those papers that have a vector for ``model``."""
     ids, titles, rows = [], [], []
-    for chunk in chunks(paper_ids):
-        query = (
-            select(papers.c.id, papers.c.title, paper_vectors.c.vector)
-            .join(paper_vectors, paper_vectors.c.paper_seq == papers.c.seq)
-            .where(paper_vectors.c.model == model, papers.c.id.in_(chunk))
-        )
-        for row in connection.execute(query):
-            ids.append(row.id)
-            titles.append(row.title)
-            rows.append(np.frombuffer(row.vector, dtype=np.float32))
+    query = (
+        select(papers.c.id, papers.c.title, paper_vectors.c.vector)
+        .join(paper_vectors, paper_vectors.c.paper_seq == papers.c.seq)
+        .where(paper_vectors.c.model == model, is_one_of(connection, papers.c.id, paper_ids))
+    )
+    for row in connection.execute(query):
+        ids.append(row.id)
+        titles.append(row.title)
+        rows.append(np.frombuffer(row.vector, dtype=np.float32))
     matrix = np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
     return ids, titles, matrix
 

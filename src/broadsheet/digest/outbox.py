@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from broadsheet.config import Settings, get_settings
+from broadsheet.db.bulk import insert_ignoring_conflicts
+from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import digest_outbox, digest_sent_papers, subscribers
 from broadsheet.digest.compose import (
     Digest,
@@ -38,7 +40,6 @@ from broadsheet.digest.mailer import DeliveryError, Mailer
 from broadsheet.digest.subscriptions import Frequency, Status, Subscriber, subscriber_from_row
 from broadsheet.feed.periods import Window
 from broadsheet.feed.views import FeedSort, feed_page
-from broadsheet.papers.repository import chunks, insert_ignoring_conflicts
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.hybrid import SearchRequest, search_papers
 
@@ -176,14 +177,13 @@ def _sent_before(engine: Engine, subscriber_ids: list[int]) -> dict[int, set[str
     """The papers each of these subscribers was sent before (read once per send)."""
     sent: dict[int, set[str]] = {i: set() for i in subscriber_ids}
     with engine.connect() as connection:
-        for chunk in chunks(subscriber_ids):
-            rows = connection.execute(
-                select(digest_sent_papers.c.subscriber_id, digest_sent_papers.c.paper_id).where(
-                    digest_sent_papers.c.subscriber_id.in_(chunk)
-                )
+        rows = connection.execute(
+            select(digest_sent_papers.c.subscriber_id, digest_sent_papers.c.paper_id).where(
+                is_one_of(connection, digest_sent_papers.c.subscriber_id, subscriber_ids)
             )
-            for subscriber_id, paper_id in rows:
-                sent[subscriber_id].add(paper_id)
+        )
+        for subscriber_id, paper_id in rows:
+            sent[subscriber_id].add(paper_id)
     return sent
 
 

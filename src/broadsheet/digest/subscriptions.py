@@ -14,9 +14,9 @@ from enum import StrEnum
 from sqlalchemy import Engine, select, update
 
 from broadsheet.config import Settings
+from broadsheet.db.bulk import insert_ignoring_conflicts
 from broadsheet.db.schema import subscribers
 from broadsheet.digest import tokens
-from broadsheet.papers.repository import insert_ignoring_conflicts
 
 # RFC 5322 allows far more, but a digest goes to mailboxes people type: local@domain.tld
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -11,9 +11,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from broadsheet.db.bulk import bulk_insert, insert_values
+from broadsheet.db.bulk import bulk_insert, insert_ignoring_conflicts, insert_values
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import (
     authors,
@@ -45,7 +44,6 @@ VERSIONED_FIELDS = (
     "license",
 )
 HASHED_FIELDS = (*VERSIONED_FIELDS, "version", "organisation_slug", "links", "upvotes")
-_CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -63,18 +61,6 @@ class UpsertCounts:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def insert_ignoring_conflicts(connection: Connection, table, index_elements: Sequence[str]):
-    """An INSERT that skips rows whose key exists, for SQLite and PostgreSQL alike."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
-
-
-def chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
-    """``items`` in slices of ``size`` (IN lists stay under the drivers' parameter limits)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _present(value: Any) -> bool:
@@ -112,7 +98,7 @@ def prepare_row(paper: Paper) -> dict[str, Any]:
 def prepare_fresh_row(paper: Paper) -> dict[str, Any]:
     """``prepare_row`` plus the record hash it gets if the paper is new to the store."""
     row = prepare_row(paper)
-    row["fresh_hash"] = record_hash(row, upvotes=row["upvotes"] or 0)  # as merge_rows(None, row)
+    row["fresh_hash"] = record_hash(merge_rows(None, row))
     return row
 
 
@@ -152,12 +138,9 @@ def merge_rows(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> dic
     return merged
 
 
-def record_hash(row: dict[str, Any], **overrides: Any) -> str:
-    """A digest of every field that makes a stored paper differ; ``overrides`` replace fields."""
-    values = [row[name] for name in HASHED_FIELDS]
-    for name, value in overrides.items():
-        values[HASHED_FIELDS.index(name)] = value
-    payload = orjson.dumps(values, default=str)
+def record_hash(row: dict[str, Any]) -> str:
+    """A digest of every field that makes a stored paper differ."""
+    payload = orjson.dumps([row[name] for name in HASHED_FIELDS], default=str)
     return hashlib.md5(payload, usedforsecurity=False).hexdigest()
 
 
@@ -401,11 +384,8 @@ def get_paper(connection: Connection, paper_id: str) -> dict[str, Any] | None:
 
 def papers_by_seq(connection: Connection, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Stored papers (with organisation) by their integer key; missing ones are left out."""
-    found: dict[int, dict[str, Any]] = {}
-    for chunk in chunks(list(seqs)):
-        query = _with_organisation().where(papers.c.seq.in_(chunk))
-        found.update((row["seq"], dict(row)) for row in connection.execute(query).mappings())
-    return found
+    query = _with_organisation().where(is_one_of(connection, papers.c.seq, seqs))
+    return {row["seq"]: dict(row) for row in connection.execute(query).mappings()}
 
 
 @dataclass(slots=True)

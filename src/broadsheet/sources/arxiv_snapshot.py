@@ -24,17 +24,22 @@ FORMAT = "arxiv-snapshot"
 SOURCE = "arxiv_snapshot"
 
 
+def _all_text(parts: list) -> bool:
+    """Whether every item is text (``str.join`` checks them all in C, refusing anything else)."""
+    try:
+        " ".join(parts)
+    except TypeError:
+        return False
+    return True
+
+
 def _authors(record: dict[str, Any]) -> list[str]:
     parsed = record.get("authors_parsed")
     if isinstance(parsed, list) and parsed:
         names = []
         for i, parts in enumerate(parsed):
-            try:
-                if not isinstance(parts, list):
-                    raise TypeError
-                " ".join(parts)  # refuses anything but text: checks every part at once
-            except TypeError:
-                raise FieldError(f"authors_parsed[{i}]", "expected [last, first, suffix]") from None
+            if not isinstance(parts, list) or not _all_text(parts):
+                raise FieldError(f"authors_parsed[{i}]", "expected [last, first, suffix]")
             last, first, suffix = (*parts, "", "", "")[:3]
             names.append(" ".join(filter(None, (first, last, suffix))))
         return names
