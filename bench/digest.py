@@ -1,6 +1,6 @@
 """Composing and delivering N personalised digests to a local SMTP sink (aiosmtpd).
 
-The store is bench/http.py's: 10,000 synthetic papers, 40 on the feed each day up to today,
+The store is bench/web_load.py's: 10,000 synthetic papers, 40 on the feed each day up to today,
 with synthetic vectors (built on first use, or reused with ``--store``). On top of it: N
 confirmed daily subscribers, each with one or two saved searches drawn from a pool of 300
 queries, and one subscriber in five is a member with five upvotes, so the digest carries a
@@ -18,15 +18,7 @@ over one connection, and recording each delivery.
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (bench/ must leave sys.path before "http" is imported from the stdlib)
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(BENCH)]
-
 import argparse
-import importlib.util
 import os
 import platform
 import random
@@ -34,12 +26,15 @@ import resource
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 
+import web_load
 from broadsheet.config import Settings
 from broadsheet.db.engine import open_store
 from broadsheet.db.schema import (
@@ -120,13 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--papers", type=int, default=10_000)
-    parser.add_argument("--store", type=Path, help="bench/http.py's store to reuse or build")
+    parser.add_argument("--store", type=Path, help="bench/web_load.py's store to reuse or build")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-
-    spec = importlib.util.spec_from_file_location("http_bench", BENCH / "http.py")
-    http_bench = importlib.util.module_from_spec(spec)  # not "http": the stdlib's name
-    spec.loader.exec_module(http_bench)
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
@@ -135,12 +126,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = args.store or Path(scratch) / "digest.db"
         if args.store is None or not path.exists():
-            http_bench.build_store(path, args.papers, args.seed)
+            web_load.build_store(path, args.papers, args.seed)
         work = Path(scratch) / "work.db"
         shutil.copy(path, work)  # the bench's writes never touch a reused store
         engine = open_store(f"sqlite:///{work}")
         prepare(engine, args.subscribers, args.seed)
-        port = http_bench.free_port()
+        port = web_load.free_port()
         sink = start_sink(port)
         settings = Settings(database_url=f"sqlite:///{work}", smtp_host="127.0.0.1", smtp_port=port)
         try:

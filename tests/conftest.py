@@ -17,7 +17,7 @@ from smtp_sink import SmtpSink, smtp_sink
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # bench/ scripts (the synthetic data generator) are importable by tests; appended, so that
-# bench/http.py never hides the standard library's http package
+# no bench script ever hides a standard library module
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
 
 

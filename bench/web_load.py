@@ -14,18 +14,11 @@ store is unchanged) and signed in (rendered afresh from the store on every reque
 endpoint gets C connections for D seconds after a short warm-up; paper pages and
 searches rotate over many ids and queries.
 
-    python bench/http.py                                   # temporary store, 10,000 papers
-    python bench/http.py --store /tmp/http-10k.db --workers 2 --duration 10 --connections 16
+    python bench/web_load.py                                   # temporary store, 10,000 papers
+    python bench/web_load.py --store /tmp/http-10k.db --workers 2 --duration 10 --connections 16
 """
 
 from __future__ import annotations
-
-# ruff: noqa: E402  (bench/ must leave sys.path before "http" is imported from the stdlib)
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(BENCH)]
 
 import argparse
 import asyncio
@@ -38,9 +31,11 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
