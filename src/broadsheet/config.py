@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def proxy_addresses(value: str) -> str:
+    """A comma-separated list of IP addresses, networks or "*", tidied; a typo is an error."""
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    for entry in entries:
+        if entry != "*":
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return ",".join(entries)
 
 
 class Settings(BaseSettings):
@@ -66,6 +79,18 @@ class Settings(BaseSettings):
         "onnx",
         description="Run the model with ONNX Runtime (exported once, cached; ~3x faster per "
         "query on a CPU) or with PyTorch. ONNX falls back to PyTorch when it cannot load.",
+    )
+    forwarded_allow_ips: Annotated[str, AfterValidator(proxy_addresses)] = Field(
+        "",
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: "
+        'addresses or networks, comma-separated (e.g. "127.0.0.1" or "10.0.0.0/8"); "*" for '
+        "any. Empty (the default): none, so clients cannot pick their own address.",
+    )
+    confirmation_cooldown_minutes: int = Field(
+        15,
+        ge=0,
+        description="Minutes before an address with an unopened confirmation link is mailed "
+        "another one (asking again in between sends nothing).",
     )
 
 

@@ -53,3 +53,32 @@ def test_an_unreachable_server_is_transient() -> None:
     with Mailer(settings) as mailer, pytest.raises(DeliveryError) as failed:
         mailer.send(_message())
     assert not failed.value.permanent
+
+
+def test_the_envelope_names_the_one_to_address_only(smtp: SmtpSink) -> None:
+    message = _message("a@example.org")
+    message["Cc"], message["Bcc"] = "b@example.org", "c@example.org"
+    with Mailer(_settings(smtp)) as mailer:
+        mailer.send(message)
+    assert smtp.envelopes == [("b@example.org", ["a@example.org"])]
+
+
+@pytest.mark.parametrize(
+    "to", ["a@example.org, root@example.org", "a@evil.example,root", "", "a@exa\x00mple.org"]
+)
+def test_anything_but_one_address_reaches_nobody(smtp: SmtpSink, to: str) -> None:
+    message = _message()
+    del message["To"]
+    if to:
+        message["To"] = to
+    with Mailer(_settings(smtp)) as mailer, pytest.raises(DeliveryError) as failed:
+        mailer.send(message)
+    assert failed.value.permanent
+    assert smtp.envelopes == []
+
+
+def test_an_explicit_recipient_overrides_the_headers(smtp: SmtpSink) -> None:
+    message = _message("a@example.org, root@example.org")
+    with Mailer(_settings(smtp)) as mailer:
+        mailer.send(message, "a@example.org")
+    assert smtp.envelopes == [("b@example.org", ["a@example.org"])]

@@ -2,16 +2,58 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
 from broadsheet.community.accounts import create_member
+from broadsheet.config import Settings
 from broadsheet.db.schema import subscribers
-from broadsheet.digest.subscriptions import add_subscriber
+from broadsheet.digest.subscriptions import Frequency, add_subscriber
+from broadsheet.web.app import create_app
 from smtp_sink import SmtpSink
-from web.conftest import form_token
+from web.conftest import form_token, mail_settings
 
 PASSWORD = "long enough password"
+
+
+@pytest.fixture
+def no_cooldown(store: Engine, database_url: str, smtp: SmtpSink):
+    """A client whose confirmation mails have no cool-down, so only the limits hold them."""
+    settings = Settings(
+        database_url=database_url, secret_key="test-secret", confirmation_cooldown_minutes=0,
+        **mail_settings(smtp),
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _confirm_link(message) -> str:
+    text = message.get_body(("plain",)).get_content()
+    url = re.search(r"http://testserver/subscribe/confirm\?token=\S+", text).group(0)
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def _victim(store: Engine, owner: str | None = None) -> int | None:
+    """A confirmed weekly subscription to victim@example.org, a member's when ``owner``."""
+    add_subscriber(store, "victim@example.org", Frequency.weekly)
+    user_id = create_member(store, owner, PASSWORD).id if owner else None
+    with store.begin() as connection:
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.email == "victim@example.org")
+            .values(status="confirmed", topics=["victims"], user_id=user_id, confirmed_at=NOW)
+        )
+    return user_id
+
+
+def _state(row) -> tuple:
+    return (row.user_id, row.status, row.frequency, row.topics, row.pending_email)
 
 
 def _sign_in(client: TestClient, username: str) -> None:
@@ -24,6 +66,9 @@ def _save(client: TestClient, **data: str):
     return client.post(
         "/settings/digest", data={"csrf_token": token, **data}, follow_redirects=False
     )
+
+
+NOW = datetime(2026, 1, 1)
 
 
 def _row(store: Engine, email: str):
@@ -65,17 +110,152 @@ def test_a_member_subscribes_with_topics_and_confirms_by_mail(
     assert _row(store, "ada@example.org").status == "unsubscribed"
 
 
-def test_claiming_an_address_someone_confirmed_needs_a_new_confirmation(
+@pytest.mark.parametrize("owner", [None, "victor"])
+def test_saving_someone_elses_address_without_a_subscription_changes_nothing(
+    client: TestClient, store: Engine, smtp: SmtpSink, owner: str | None
+) -> None:
+    _victim(store, owner)
+    before = _state(_row(store, "victim@example.org"))
+    create_member(store, "mallory", PASSWORD)
+    _sign_in(client, "mallory")
+    for _ in range(5):
+        page = _save(client, email="victim@example.org", frequency="daily", topics="spam")
+        assert page.status_code == 422 and "already has a digest subscription" in page.text
+    assert _state(_row(store, "victim@example.org")) == before
+    assert smtp.messages == []
+
+
+@pytest.mark.parametrize("owner", [None, "victor"])
+def test_moving_to_someone_elses_address_leaves_their_subscription_alone(
+    client: TestClient, store: Engine, smtp: SmtpSink, owner: str | None
+) -> None:
+    _victim(store, owner)
+    before = _state(_row(store, "victim@example.org"))
+    mallory = create_member(store, "mallory", PASSWORD)
+    _sign_in(client, "mallory")
+    _save(client, email="mallory@example.org")
+    client.get(_confirm_link(smtp.messages[0]))
+    for _ in range(5):
+        assert _save(client, email="victim@example.org", topics="spam").status_code == 303
+    assert _state(_row(store, "victim@example.org")) == before
+    mine = _row(store, "mallory@example.org")
+    assert (mine.user_id, mine.status, mine.pending_email) == (
+        mallory.id, "confirmed", "victim@example.org",
+    )  # fmt: skip
+    assert len(smtp.to("victim@example.org")) == 1  # five saves, one mail: the cool-down
+    assert "less than 15 minutes ago" in client.get("/settings?saved=1&wait=1").text
+    assert "Moving to victim@example.org" in client.get("/settings").text
+
+
+def test_a_member_moves_to_a_new_address_by_opening_its_link(
     client: TestClient, store: Engine, smtp: SmtpSink
 ) -> None:
-    add_subscriber(store, "shared@example.org")
-    with store.begin() as connection:
-        connection.execute(update(subscribers).values(status="confirmed"))
+    ada = create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    _save(client, email="ada@example.org", topics="graphs")
+    client.get(_confirm_link(smtp.messages[0]))
+    _save(client, email="ada@new.example.org", topics="graphs")
+    row = _row(store, "ada@example.org")  # digests still go to the proven address
+    assert (row.status, row.pending_email) == ("confirmed", "ada@new.example.org")
+    [mail] = smtp.to("ada@new.example.org")
+    assert "signed in to Broadsheet" in mail.get_body(("plain",)).get_content()
+    moved = client.get(_confirm_link(mail))
+    assert moved.status_code == 200 and "ada@new.example.org" in moved.text
+    row = _row(store, "ada@new.example.org")
+    assert (row.id, row.user_id, row.status, row.topics, row.pending_email) == (
+        row.id, ada.id, "confirmed", ["graphs"], None,
+    )  # fmt: skip
+    with store.connect() as connection:
+        assert connection.execute(select(subscribers.c.email)).scalars().all() == [
+            "ada@new.example.org"
+        ]
+    assert client.get(_confirm_link(mail)).status_code == 200  # reopening changes nothing
+
+
+def test_opening_the_link_merges_a_subscription_nobody_owns(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    _victim(store)  # the same reader subscribed without an account before
+    ada = create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    _save(client, email="ada@example.org", frequency="daily", topics="graphs")
+    client.get(_confirm_link(smtp.messages[0]))
+    _save(client, email="victim@example.org", frequency="daily", topics="graphs")
+    assert client.get(_confirm_link(smtp.messages[1])).status_code == 200
+    merged = _row(store, "victim@example.org")
+    assert _state(merged) == (ada.id, "confirmed", "daily", ["graphs"], None)
+    old = _row(store, "ada@example.org")
+    assert (old.user_id, old.status) == (None, "unsubscribed")
+
+
+def test_opening_the_link_never_takes_another_members_confirmed_subscription(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
     create_member(store, "ada", PASSWORD)
     _sign_in(client, "ada")
-    _save(client, email="shared@example.org")
-    assert _row(store, "shared@example.org").status == "pending"
-    assert len(smtp.to("shared@example.org")) == 1
+    _save(client, email="ada@example.org")
+    client.get(_confirm_link(smtp.messages[0]))
+    _save(client, email="victim@example.org")  # free now, so the link goes out
+    _victim(store, "victor")  # meanwhile another member confirms the address
+    before = _state(_row(store, "victim@example.org"))
+    refused = client.get(_confirm_link(smtp.messages[1]))
+    assert refused.status_code == 400 and "another account" in refused.text
+    assert _state(_row(store, "victim@example.org")) == before
+    assert _row(store, "ada@example.org").status == "confirmed"
+
+
+def test_a_members_link_stops_working_when_they_stop_or_go_back(
+    no_cooldown: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    client = no_cooldown
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    _save(client, email="ada@example.org")
+    first = _confirm_link(smtp.messages[0])
+    token = form_token(client.get("/settings").text)
+    client.post("/settings/digest/stop", data={"csrf_token": token})
+    assert client.get(first).status_code == 400
+    assert _row(store, "ada@example.org").status == "unsubscribed"
+
+    _save(client, email="ada@example.org")
+    client.get(_confirm_link(smtp.messages[1]))
+    _save(client, email="ada@new.example.org")
+    _save(client, email="ada@example.org")  # changed their mind: no move pending
+    assert client.get(_confirm_link(smtp.messages[2])).status_code == 400
+    row = _row(store, "ada@example.org")
+    assert (row.status, row.pending_email) == ("confirmed", None)
+
+
+def test_saving_again_and_again_sends_one_mail(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    for n in range(20):
+        assert _save(client, email="ada@example.org", topics=f"topic {n}").status_code == 303
+    assert len(smtp.messages) == 1
+    assert _row(store, "ada@example.org").topics == ["topic 19"]
+
+
+def test_confirmation_mails_one_member_asks_for_are_limited(
+    no_cooldown: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    _sign_in(no_cooldown, "ada")
+    pages = [_save(no_cooldown, email=f"ada{n}@example.org") for n in range(6)]
+    assert [page.status_code for page in pages] == [303] * 5 + [429]
+    assert 0 < int(pages[-1].headers["Retry-After"]) <= 3600
+    assert len(smtp.messages) == 5
+
+
+def test_an_address_list_is_refused_in_settings(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    page = _save(client, email="ada@example.org,root")
+    assert page.status_code == 422 and "is not an email address" in page.text
+    assert smtp.envelopes == []
 
 
 def test_admins_see_failed_digests(client: TestClient, store: Engine, smtp: SmtpSink) -> None:

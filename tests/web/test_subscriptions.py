@@ -9,12 +9,25 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from broadsheet.config import Settings
 from broadsheet.db.schema import subscribers
 from broadsheet.digest import tokens
 from broadsheet.digest.confirmation import unsubscribe_url
 from broadsheet.digest.subscriptions import Subscriber, add_subscriber
+from broadsheet.web.app import create_app
 from smtp_sink import SmtpSink
-from web.conftest import form_token
+from web.conftest import form_token, mail_settings
+
+
+@pytest.fixture
+def no_cooldown(store: Engine, database_url: str, smtp: SmtpSink):
+    """A client whose confirmation mails have no cool-down, so only the limits hold them."""
+    settings = Settings(
+        database_url=database_url, secret_key="test-secret", confirmation_cooldown_minutes=0,
+        **mail_settings(smtp),
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
 
 
 def _subscribe(client: TestClient, email: str, frequency: str = "daily"):
@@ -53,7 +66,8 @@ def test_confirmation_flow_end_to_end(client: TestClient, store: Engine, smtp: S
     assert confirmed.status_code == 200 and "Subscribed." in confirmed.text
     assert "weekly" in confirmed.text
     assert _status(store, "Reader@example.org") == "confirmed"
-    assert client.get(link).status_code == 200  # opening it twice is harmless
+    again = client.get(link)  # opening it twice changes nothing and says so
+    assert again.status_code == 200 and "Subscribed." in again.text
 
     _subscribe(client, "reader@example.org")  # already confirmed: no second mail
     assert len(smtp.to("Reader@example.org")) == 1
@@ -96,17 +110,149 @@ def test_a_link_for_one_purpose_does_not_work_for_another(
     client: TestClient, store: Engine
 ) -> None:
     subscriber: Subscriber = add_subscriber(store, "reader@example.org")
-    subject = tokens.LinkSubject(subscriber.id, subscriber.email)
-    confirm_token = tokens.make_token(client.app.state.secret, tokens.CONFIRM, subject)
+    subject = tokens.ConfirmationSubject(subscriber.id, subscriber.email, "nonce")
+    confirm_token = tokens.make_confirmation_token(client.app.state.secret, subject)
     refused = client.post(f"/unsubscribe?token={confirm_token}")
     assert refused.status_code == 400
     assert _status(store, "reader@example.org") == "pending"
 
 
-def test_confirmation_mails_to_one_address_are_limited(client: TestClient, smtp: SmtpSink) -> None:
-    statuses = [_subscribe(client, "reader@example.org").status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
+def test_confirmation_mails_to_one_address_are_limited(
+    no_cooldown: TestClient, smtp: SmtpSink
+) -> None:
+    pages = [_subscribe(no_cooldown, "reader@example.org") for _ in range(4)]
+    assert [page.status_code for page in pages] == [200, 200, 200, 429]
+    assert 0 < int(pages[-1].headers["Retry-After"]) <= 3600
     assert len(smtp.messages) == 3
+
+
+def test_an_address_with_a_fresh_link_is_not_mailed_again(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    pages = [_subscribe(client, "reader@example.org") for _ in range(5)]
+    assert all(page.status_code == 200 for page in pages)
+    assert len(smtp.messages) == 1
+    assert "sent less than 15 minutes ago" in " ".join(pages[-1].text.split())
+    assert client.get(_link(smtp.messages[0], "/subscribe/confirm")).status_code == 200
+    assert _status(store, "reader@example.org") == "confirmed"
+
+
+def test_confirmation_mails_from_one_client_are_limited(
+    no_cooldown: TestClient, smtp: SmtpSink
+) -> None:
+    pages = [_subscribe(no_cooldown, f"reader{n}@example.org") for n in range(11)]
+    assert [page.status_code for page in pages] == [200] * 10 + [429]
+    assert "Retry-After" in pages[-1].headers
+    assert len(smtp.messages) == 10
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "victim@evil.example,root",
+        "victim@example.org, root@example.org",
+        "Victim <victim@example.org>",
+        "victim@example.org\r\nBcc: root@example.org",
+        "vic\x00tim@example.org",
+        "victim@example.org\x00",
+        '"victim root"@example.org',
+    ],
+)
+def test_only_one_plain_address_is_accepted(
+    client: TestClient, store: Engine, smtp: SmtpSink, typed: str
+) -> None:
+    page = _subscribe(client, typed)
+    assert page.status_code == 422 and "is not an email address" in page.text
+    assert smtp.envelopes == []
+    with store.connect() as connection:
+        assert connection.execute(select(subscribers.c.id)).all() == []
+
+
+def test_list_variants_do_not_count_as_new_addresses(
+    no_cooldown: TestClient, smtp: SmtpSink
+) -> None:
+    statuses = [
+        _subscribe(no_cooldown, f"victim@example.org,junk{n}").status_code for n in range(5)
+    ]
+    assert statuses == [422] * 5
+    assert smtp.envelopes == []
+
+
+def test_spellings_of_one_address_are_one_address(
+    no_cooldown: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    spellings = [
+        "reader@BÜCHER.de",
+        "reader@xn--bcher-kva.de",
+        " reader@Bücher.DE ",
+        "reader@ｂücher.de",
+    ]
+    statuses = [_subscribe(no_cooldown, typed).status_code for typed in spellings]
+    assert statuses == [200, 200, 200, 429]
+    with store.connect() as connection:
+        assert connection.execute(select(subscribers.c.email)).scalars().all() == [
+            "reader@xn--bcher-kva.de"
+        ]
+    assert [recipients for _, recipients in smtp.envelopes] == [["reader@xn--bcher-kva.de"]] * 3
+
+
+def test_each_confirmation_mail_has_one_envelope_recipient(
+    client: TestClient, smtp: SmtpSink
+) -> None:
+    _subscribe(client, "Reader@Example.ORG")
+    assert smtp.envelopes == [("broadsheet@localhost", ["Reader@example.org"])]
+
+
+def _unsubscribe_path(client: TestClient, store: Engine, email: str) -> str:
+    with store.connect() as connection:
+        row = connection.execute(select(subscribers).where(subscribers.c.email == email)).one()
+    subscriber = Subscriber(row.id, row.email, row.status, row.frequency)
+    url = unsubscribe_url(client.app.state.settings, client.app.state.secret, subscriber)
+    return url.removeprefix("http://testserver")
+
+
+def test_an_old_confirmation_link_does_not_subscribe_again_after_unsubscribing(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    _subscribe(client, "reader@example.org")
+    link = _link(smtp.messages[0], "/subscribe/confirm")
+    assert client.get(link).status_code == 200
+    assert client.post(_unsubscribe_path(client, store, "reader@example.org")).status_code == 200
+    reopened = client.get(link)
+    assert reopened.status_code == 400 and "used already" in reopened.text
+    assert _status(store, "reader@example.org") == "unsubscribed"
+
+
+def test_an_unopened_link_stops_working_when_the_address_unsubscribes(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    _subscribe(client, "reader@example.org")
+    link = _link(smtp.messages[0], "/subscribe/confirm")
+    client.post(_unsubscribe_path(client, store, "reader@example.org"))
+    assert client.get(link).status_code == 400
+    assert _status(store, "reader@example.org") == "unsubscribed"
+
+
+def test_a_newer_link_replaces_the_older_one(
+    no_cooldown: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    _subscribe(no_cooldown, "reader@example.org")
+    _subscribe(no_cooldown, "reader@example.org")
+    first, second = (_link(m, "/subscribe/confirm") for m in smtp.messages)
+    assert no_cooldown.get(first).status_code == 400
+    assert _status(store, "reader@example.org") == "pending"
+    assert no_cooldown.get(second).status_code == 200
+    assert _status(store, "reader@example.org") == "confirmed"
+
+
+def test_links_from_before_nonces_are_refused_clearly(client: TestClient, store: Engine) -> None:
+    subscriber = add_subscriber(store, "reader@example.org")
+    subject = tokens.LinkSubject(subscriber.id, subscriber.email)
+    old = tokens.make_token(client.app.state.secret, tokens.CONFIRM, subject)
+    page = client.get(f"/subscribe/confirm?token={old}")
+    assert page.status_code == 400 and "older version of this site" in page.text
+    assert "to get a new link" in page.text
+    assert _status(store, "reader@example.org") == "pending"
 
 
 def test_mail_server_down_is_explained(store: Engine, database_url: str) -> None:

@@ -33,8 +33,15 @@ class RateLimited(Exception):
 VOTES = Limit("votes", hits=120, seconds=600)
 COMMENTS = Limit("comments", hits=10, seconds=600)
 SUBMISSIONS = Limit("submissions", hits=20, seconds=3600)
-SIGN_INS = Limit("sign_in", hits=10, seconds=900)  # per address and per username
+# Failures per (username, address) before delays start; they double up to ``seconds`` (signin.py).
+SIGN_INS = Limit("sign_in", hits=10, seconds=900)
+SIGN_INS_PER_ADDRESS = Limit("sign_in", hits=60, seconds=900)  # every attempt, any username
 SIGN_UPS = Limit("sign_up", hits=5, seconds=3600)  # per address
+# Subscription confirmation mails: per recipient (its normalised address), so nobody can flood
+# one inbox; per asking member and per client address, so nobody can flood many inboxes.
+CONFIRMATION_MAILS_TO_ADDRESS = Limit("confirmation_mail", hits=3, seconds=3600)
+CONFIRMATION_MAILS_BY_MEMBER = Limit("confirmation_mail", hits=5, seconds=3600)
+CONFIRMATION_MAILS_BY_CLIENT = Limit("confirmation_mail", hits=10, seconds=3600)
 
 _KEEP_SECONDS = 86_400  # counters older than a day are removed as new windows start
 

@@ -164,6 +164,8 @@ users = Table(
     Column("email", String(320)),
     Column("password_hash", Text, nullable=False),  # argon2id
     Column("is_admin", Boolean, nullable=False, server_default=text("0")),
+    # bumped by sign-out, a password change or an admin's revocation: older sessions end
+    Column("session_epoch", Integer, nullable=False, server_default=text("0")),
     Column("created_at", DateTime, nullable=False),
 )
 # Usernames are unique in any letter case ("Ada" and "ada" are one member).
@@ -203,7 +205,12 @@ subscribers = Table(
     Column("unsubscribed_at", DateTime),
     Column("failure_count", Integer, nullable=False, server_default=text("0")),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),  # a member's own
+    Column("confirmation_nonce", String(64)),  # the one confirmation link good now
+    Column("confirmation_sent_at", DateTime),  # for the cool-down between confirmation mails
+    Column("pending_email", String(320)),  # a member's new address, until its link is opened
     Index("ix_subscribers_user_id", "user_id", unique=True),
+    # the cool-down looks for links mailed in the last minutes, among every subscriber
+    Index("ix_subscribers_confirmation_sent_at", "confirmation_sent_at"),
 )
 
 rate_limits = Table(

@@ -1,4 +1,9 @@
-"""Sending mail over SMTP, telling failures worth retrying from those that are final."""
+"""Sending mail over SMTP, telling failures worth retrying from those that are final.
+
+Every message goes to exactly one recipient, named to the server explicitly: never the
+addresses smtplib would gather from To:, Cc: and Bcc:, so an address that smuggles in a list
+or a second header reaches nobody.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import ssl
 from email.message import Message
 
 from broadsheet.config import Settings
+from broadsheet.digest.subscriptions import InvalidEmail, normalise_email
 
 
 class DeliveryError(Exception):
@@ -57,10 +63,12 @@ class Mailer:
             self._connection = connection
         return self._connection
 
-    def send(self, message: Message) -> None:
-        """Deliver ``message`` to its To: address or raise DeliveryError."""
+    def send(self, message: Message, recipient: str | None = None) -> None:
+        """Deliver ``message`` to ``recipient`` (default: its one To: address) or raise
+        DeliveryError; a recipient that is not one valid address is a permanent failure."""
+        to = one_recipient(message, recipient)
         try:
-            refused = self._open().send_message(message)
+            refused = self._open().send_message(message, to_addrs=[to])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise DeliveryError(_reply(code, reply), permanent=code >= 500, code=code) from exc
@@ -83,6 +91,17 @@ class Mailer:
                 self._connection.close()
             finally:
                 self._connection = None
+
+
+def one_recipient(message: Message, recipient: str | None = None) -> str:
+    """The single normalised address a message goes to, or DeliveryError (permanent)."""
+    if recipient is None:
+        headers = message.get_all("To") or []
+        recipient = str(headers[0]) if len(headers) == 1 else ""
+    try:
+        return normalise_email(recipient)
+    except InvalidEmail as exc:
+        raise DeliveryError(f"not sent: {exc}", permanent=True) from exc
 
 
 def _reply(code: int, text: bytes | str) -> str:

@@ -1,29 +1,47 @@
-"""Digest subscriptions by email address alone, with double opt-in.
+"""Digest subscriptions by email address, with double opt-in.
 
 An address is stored as pending and sent a confirmation mail with a signed link that expires;
-only the link confirms it. Unsubscribing needs only the (non-expiring) link in every mail.
+only the link confirms it. Each link names the state it was issued for (a nonce the row keeps
+until the link is used, replaced, or the subscription stops), so it works once and never
+after the subscription has moved on. Unsubscribing needs only the (non-expiring) link in
+every mail.
+
+A member manages their own row from their settings and nobody else's. A new address is kept
+beside the current one (``pending_email``) until the link mailed to it is opened; only then
+does the row move, and a row that already held the address is merged into it when the link's
+proof is enough to take it (see ``_move``).
+
+Every confirmation mail counts against the recipient, the client asking and the member
+asking (``community.ratelimit``), and an address mailed a link in the last
+``confirmation_cooldown_minutes`` is not mailed again.
 """
 
 from __future__ import annotations
 
-import re
+import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Connection, Engine, case, func, select, update
 
+from broadsheet.community import ratelimit
 from broadsheet.config import Settings
 from broadsheet.db.bulk import insert_ignoring_conflicts
 from broadsheet.db.schema import subscribers
 from broadsheet.digest import tokens
 
-# RFC 5322 allows far more, but a digest goes to mailboxes people type: local@domain.tld
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+MAX_TOPICS = 20
 
 
 class InvalidEmail(ValueError):
     pass
+
+
+class AddressTaken(ValueError):
+    """The address is someone else's subscription, which a member's save never touches."""
 
 
 class Frequency(StrEnum):
@@ -45,6 +63,38 @@ class Subscriber:
     status: Status
     frequency: Frequency
     topics: tuple[str, ...] = ()  # saved searches
+    pending_email: str | None = None  # a member's new address, until its link is opened
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asks for a confirmation mail: the client's address and the member, if signed in."""
+
+    client: str
+    member_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationLink:
+    """A confirmation mail to send: to ``address``, for ``subscriber`` in state ``nonce``."""
+
+    subscriber: Subscriber
+    address: str
+    nonce: str
+
+    @property
+    def subject(self) -> tokens.ConfirmationSubject:
+        return tokens.ConfirmationSubject(self.subscriber.id, self.address, self.nonce)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What asking for a subscription did: the row, and the mail due (if any)."""
+
+    subscriber: Subscriber | None
+    link: ConfirmationLink | None = None
+    # a link went to the address within the cool-down, so none is sent now
+    link_sent_recently: bool = False
 
 
 def _now() -> datetime:
@@ -52,17 +102,136 @@ def _now() -> datetime:
 
 
 def normalise_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > 320 or not _EMAIL.fullmatch(email):
-        raise InvalidEmail(f"{email!r} is not an email address")
-    local, domain = email.rsplit("@", 1)
-    return f"{local}@{domain.lower()}"
+    """The one spelling of an address that is stored, counted and mailed (or InvalidEmail).
+
+    Exactly one addr-spec: no lists, display names, quoting or control characters. The domain
+    is lower-cased and IDNA-encoded, so every spelling of one domain is one address; the local
+    part must be ASCII, since not every mail relay carries SMTPUTF8.
+    """
+    candidate = email.strip()
+    shown = candidate if len(candidate) <= 80 else candidate[:77] + "..."
+    if len(candidate) > 320:
+        raise InvalidEmail(f"{shown!r} is not an email address: it is too long.")
+    try:
+        valid = validate_email(
+            candidate,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+        )
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"{shown!r} is not an email address: {exc}") from exc
+    return valid.ascii_email
 
 
-def subscriber_from_row(row) -> Subscriber:
+def mailbox_key(address: str) -> str:
+    """A normalised address as limits count it: nearly every mail server ignores case."""
+    return address.lower()
+
+
+def subscriber_from_row(row: Any) -> Subscriber:
     """A ``subscribers`` row as a Subscriber."""
     topics = tuple(row.topics or ())
-    return Subscriber(row.id, row.email, Status(row.status), Frequency(row.frequency), topics)
+    return Subscriber(
+        row.id, row.email, Status(row.status), Frequency(row.frequency), topics, row.pending_email
+    )
+
+
+def _clean_topics(topics: list[str]) -> list[str]:
+    """Blank topics dropped, each once, at most ``MAX_TOPICS``."""
+    return list(dict.fromkeys(t.strip() for t in topics if t.strip()))[:MAX_TOPICS]
+
+
+def _row(connection: Connection, *where: Any) -> Any:
+    return connection.execute(select(subscribers).where(*where)).first()
+
+
+def _link_is_live(row: Any, now: datetime, settings: Settings) -> bool:
+    sent = row.confirmation_sent_at
+    lifetime = timedelta(days=settings.confirm_link_days)
+    return row.confirmation_nonce is not None and sent is not None and sent > now - lifetime
+
+
+def _is_free(row: Any, now: datetime, settings: Settings) -> bool:
+    """Whether a row's address may go to whoever asks next (still to be confirmed by mail).
+
+    Not when it is confirmed or waits on a link that still works, nor when a member owns it
+    and once proved it: nobody but the address's reader may undo that.
+    """
+    if row.status == Status.confirmed or _link_is_live(row, now, settings):
+        return False
+    return row.user_id is None or row.confirmed_at is None
+
+
+def _recently_mailed(connection: Connection, address: str, since: datetime) -> bool:
+    """Whether any row sent a confirmation link to ``address`` after ``since``."""
+    mailed_to = case(
+        (subscribers.c.pending_email.is_not(None), subscribers.c.pending_email),
+        else_=subscribers.c.email,
+    )
+    return (
+        connection.execute(
+            select(subscribers.c.id)
+            .where(
+                func.lower(mailed_to) == mailbox_key(address),
+                subscribers.c.confirmation_nonce.is_not(None),
+                subscribers.c.confirmation_sent_at > since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _issue_link(
+    connection: Connection, row_id: int, address: str, requester: Requester, now: datetime
+) -> str:
+    """Count a confirmation mail to ``address`` against every limit and record a new nonce.
+
+    Runs in the caller's transaction: a refused mail (RateLimited) rolls the whole change back.
+    """
+    ratelimit.hit(connection, ratelimit.CONFIRMATION_MAILS_TO_ADDRESS, f"to:{mailbox_key(address)}")
+    ratelimit.hit(connection, ratelimit.CONFIRMATION_MAILS_BY_CLIENT, f"client:{requester.client}")
+    if requester.member_id is not None:
+        ratelimit.hit(
+            connection, ratelimit.CONFIRMATION_MAILS_BY_MEMBER, f"member:{requester.member_id}"
+        )
+    nonce = secrets.token_urlsafe(24)
+    connection.execute(
+        update(subscribers)
+        .where(subscribers.c.id == row_id)
+        .values(confirmation_nonce=nonce, confirmation_sent_at=now)
+    )
+    return nonce
+
+
+def _cooldown_start(settings: Settings, now: datetime) -> datetime:
+    return now - timedelta(minutes=settings.confirmation_cooldown_minutes)
+
+
+def _request_link(
+    connection: Connection,
+    settings: Settings,
+    row_id: int,
+    address: str,
+    requester: Requester,
+    now: datetime,
+) -> Outcome:
+    """The link due to ``address`` for row ``row_id``, unless the address is cooling down."""
+    if _recently_mailed(connection, address, _cooldown_start(settings, now)):
+        row = _row(connection, subscribers.c.id == row_id)
+        return Outcome(subscriber_from_row(row), link_sent_recently=True)
+    nonce = _issue_link(connection, row_id, address, requester, now)
+    row = _row(connection, subscribers.c.id == row_id)
+    if row.email != address:
+        connection.execute(
+            update(subscribers).where(subscribers.c.id == row_id).values(pending_email=address)
+        )
+        row = _row(connection, subscribers.c.id == row_id)
+    subscriber = subscriber_from_row(row)
+    return Outcome(subscriber, ConfirmationLink(subscriber, address, nonce))
 
 
 def add_subscriber(
@@ -70,7 +239,8 @@ def add_subscriber(
 ) -> Subscriber:
     """Record ``email`` as pending (idempotent); a confirmed address stays confirmed.
 
-    An address that unsubscribed becomes pending again: it must confirm anew.
+    For the CLI and tests: no link is issued and no limit counted (``request_subscription``
+    does both). An address that unsubscribed becomes pending again: it must confirm anew.
     """
     address = normalise_email(email)
     with engine.begin() as connection:
@@ -82,11 +252,52 @@ def add_subscriber(
         )
         connection.execute(
             update(subscribers)
-            .where(subscribers.c.email == address, subscribers.c.status != Status.confirmed)
+            .where(
+                subscribers.c.email == address,
+                subscribers.c.status != Status.confirmed,
+                subscribers.c.user_id.is_(None),
+            )
             .values(status=Status.pending, frequency=frequency)
         )
-        row = connection.execute(select(subscribers).where(subscribers.c.email == address)).one()
+        row = _row(connection, subscribers.c.email == address)
     return subscriber_from_row(row)
+
+
+def request_subscription(
+    engine: Engine,
+    settings: Settings,
+    email: str,
+    frequency: Frequency,
+    requester: Requester,
+    now: datetime | None = None,
+) -> Outcome:
+    """Someone asks, without signing in, for the digest at ``email``.
+
+    A confirmed address stays as it is, and so does an address a member's settings hold (their
+    own page manages it), unless that member never proved it and the link lapsed. Otherwise the
+    row is pending and a link is due, unless one went there within the cool-down.
+    """
+    address = normalise_email(email)
+    now = now or _now()
+    with engine.begin() as connection:
+        statement = insert_ignoring_conflicts(connection, subscribers, ["email"])
+        connection.execute(
+            statement.values(
+                email=address, status=Status.pending, frequency=frequency, created_at=now
+            )
+        )
+        row = _row(connection, subscribers.c.email == address)
+        if row.status == Status.confirmed:
+            return Outcome(subscriber_from_row(row))
+        if row.user_id is not None and not _is_free(row, now, settings):
+            return Outcome(None)
+        if _recently_mailed(connection, address, _cooldown_start(settings, now)):
+            return Outcome(subscriber_from_row(row), link_sent_recently=True)
+        values: dict[str, Any] = {"status": Status.pending, "frequency": frequency}
+        if row.user_id is not None:  # a member's lapsed claim: the address's reader takes it
+            values |= {"user_id": None, "topics": [], "pending_email": None}
+        connection.execute(update(subscribers).where(subscribers.c.id == row.id).values(values))
+        return _request_link(connection, settings, row.id, address, requester, now)
 
 
 def set_topics(engine: Engine, email: str, topics: list[str]) -> Subscriber:
@@ -97,7 +308,7 @@ def set_topics(engine: Engine, email: str, topics: list[str]) -> Subscriber:
         connection.execute(
             update(subscribers).where(subscribers.c.email == address).values(topics=cleaned)
         )
-        row = connection.execute(select(subscribers).where(subscribers.c.email == address)).first()
+        row = _row(connection, subscribers.c.email == address)
     if row is None:
         raise InvalidEmail(f"{address} is not subscribed")
     return subscriber_from_row(row)
@@ -107,38 +318,114 @@ def link_subject(subscriber: Subscriber) -> tokens.LinkSubject:
     return tokens.LinkSubject(subscriber.id, subscriber.email)
 
 
-def _find(engine: Engine, subject: tokens.LinkSubject):
+def _find(engine: Engine, subject: tokens.LinkSubject) -> Any:
     with engine.connect() as connection:
-        row = connection.execute(
-            select(subscribers).where(
-                subscribers.c.id == subject.subscriber_id, subscribers.c.email == subject.email
-            )
-        ).first()
+        row = _row(
+            connection,
+            subscribers.c.id == subject.subscriber_id,
+            subscribers.c.email == subject.email,
+        )
     if row is None:
         raise tokens.InvalidLink("This link is for a subscription that no longer exists.")
     return row
 
 
-def _change_status(engine: Engine, subscriber_id: int, status: Status, **values) -> Subscriber:
-    """Move a subscription to ``status`` (a no-op when it is there already); the result."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(subscribers)
-            .where(subscribers.c.id == subscriber_id, subscribers.c.status != status)
-            .values(status=status, **values)
-        )
-        row = connection.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
-    return subscriber_from_row(row)
+_USED = (
+    "This confirmation link was used already, or a newer one was sent, or the subscription "
+    "has stopped since."
+)
 
 
-def confirm(engine: Engine, settings: Settings, secret: str, token: str) -> Subscriber:
-    """Confirm the subscription a confirmation link names (idempotent)."""
-    subject = tokens.read_token(
-        secret, tokens.CONFIRM, token, max_age=settings.confirm_link_days * 86_400
+def confirm(
+    engine: Engine, settings: Settings, secret: str, token: str, now: datetime | None = None
+) -> Subscriber:
+    """Confirm what a confirmation link was issued for, once.
+
+    Opening a used link again changes nothing; it still shows the subscription while that is
+    confirmed at the link's address.
+    """
+    subject = tokens.read_confirmation_token(
+        secret, token, max_age=settings.confirm_link_days * 86_400
     )
-    _find(engine, subject)
-    return _change_status(
-        engine, subject.subscriber_id, Status.confirmed, confirmed_at=_now(), failure_count=0
+    now = now or _now()
+    with engine.begin() as connection:
+        # using up the nonce is the first write: it takes the store's write lock, so two
+        # openings of one link cannot both get past this line
+        used_up = connection.execute(
+            update(subscribers)
+            .where(
+                subscribers.c.id == subject.subscriber_id,
+                subscribers.c.confirmation_nonce == subject.nonce,
+            )
+            .values(confirmation_nonce=None)
+        ).rowcount
+        row = _row(connection, subscribers.c.id == subject.subscriber_id)
+        if row is None:
+            raise tokens.InvalidLink("This link is for a subscription that no longer exists.")
+        if not used_up:
+            if row.status == Status.confirmed and row.email == subject.email:
+                return subscriber_from_row(row)
+            raise tokens.InvalidLink(_USED)
+        done = {
+            "status": Status.confirmed, "confirmed_at": now, "failure_count": 0,
+            "confirmation_nonce": None, "pending_email": None,
+        }  # fmt: skip
+        if subject.email == row.pending_email:
+            row_id = _move(connection, row, subject.email, done, now)
+        elif subject.email == row.email:
+            connection.execute(update(subscribers).where(subscribers.c.id == row.id).values(done))
+            row_id = row.id
+        else:
+            raise tokens.InvalidLink(_USED)
+        return subscriber_from_row(_row(connection, subscribers.c.id == row_id))
+
+
+def _move(
+    connection: Connection, mine: Any, address: str, done: dict[str, Any], now: datetime
+) -> int:
+    """Move a member's subscription to ``address``, proved by its link; the row it ends on.
+
+    A row already at the address is merged when the proof is enough: one nobody owns (the
+    address's own subscription, now this member's), or a claim its member never proved. It
+    keeps its history (papers sent, so none repeats), takes the member's settings, and the
+    member's old row lets its address go. A row another member once proved stays theirs.
+    """
+    theirs = _row(connection, subscribers.c.email == address)
+    if theirs is None:
+        connection.execute(
+            update(subscribers).where(subscribers.c.id == mine.id).values(email=address, **done)
+        )
+        return mine.id
+    if theirs.user_id is not None and theirs.confirmed_at is not None:
+        raise tokens.InvalidLink(
+            f"{address} gets the digest through another account; it can move here once that "
+            "account stops it or changes its address."
+        )
+    connection.execute(
+        update(subscribers)
+        .where(subscribers.c.id == mine.id)
+        .values(
+            user_id=None, status=Status.unsubscribed, unsubscribed_at=now,
+            confirmation_nonce=None, pending_email=None,
+        )
+    )  # fmt: skip
+    connection.execute(
+        update(subscribers)
+        .where(subscribers.c.id == theirs.id)
+        .values(user_id=mine.user_id, frequency=mine.frequency, topics=mine.topics, **done)
+    )
+    return theirs.id
+
+
+def _stop(connection: Connection, *where: Any) -> None:
+    """Unsubscribe the rows ``where`` names; any link out for them stops working."""
+    connection.execute(
+        update(subscribers).where(*where).values(confirmation_nonce=None, pending_email=None)
+    )
+    connection.execute(
+        update(subscribers)
+        .where(*where, subscribers.c.status != Status.unsubscribed)
+        .values(status=Status.unsubscribed, unsubscribed_at=_now())
     )
 
 
@@ -151,64 +438,107 @@ def subscriber_for_unsubscribe(engine: Engine, secret: str, token: str) -> Subsc
 def unsubscribe(engine: Engine, secret: str, token: str) -> Subscriber:
     """Stop every further digest to the address an unsubscribe link names (idempotent)."""
     subject = tokens.read_token(secret, tokens.UNSUBSCRIBE, token)
-    _find(engine, subject)
-    return _change_status(
-        engine, subject.subscriber_id, Status.unsubscribed, unsubscribed_at=_now()
-    )
+    row = _find(engine, subject)
+    with engine.begin() as connection:
+        _stop(connection, subscribers.c.id == row.id)
+        return subscriber_from_row(_row(connection, subscribers.c.id == row.id))
+
+
+def link_not_sent(engine: Engine, link: ConfirmationLink) -> None:
+    """The mail for ``link`` was not delivered: asking again may send one before the cool-down."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(subscribers)
+            .where(
+                subscribers.c.id == link.subscriber.id,
+                subscribers.c.confirmation_nonce == link.nonce,
+            )
+            .values(confirmation_sent_at=None)
+        )
 
 
 def member_subscription(engine: Engine, member_id: int) -> Subscriber | None:
     with engine.connect() as connection:
-        row = connection.execute(
-            select(subscribers).where(subscribers.c.user_id == member_id)
-        ).first()
+        row = _row(connection, subscribers.c.user_id == member_id)
     return None if row is None else subscriber_from_row(row)
 
 
 def save_member_subscription(
-    engine: Engine, member_id: int, email: str, frequency: Frequency, topics: list[str]
-) -> Subscriber:
+    engine: Engine,
+    settings: Settings,
+    member_id: int,
+    email: str,
+    frequency: Frequency,
+    topics: list[str],
+    requester: Requester,
+    now: datetime | None = None,
+) -> Outcome:
     """A member's own subscription: address, frequency and topics, from their settings.
 
-    A new or changed address, or one that was someone's before, is pending until confirmed
-    by mail, so nobody can sign an address they do not read up for digests.
+    Only the member's own row changes. A new address waits beside the current one until its
+    link is opened; a member without a row gets one only at an address that is free (see
+    ``_is_free``), else AddressTaken. Any address not yet confirmed gets a link, unless one
+    went there within the cool-down.
     """
     address = normalise_email(email)
-    cleaned = list(dict.fromkeys(t.strip() for t in topics if t.strip()))[:20]
+    now = now or _now()
+    values: dict[str, Any] = {"frequency": frequency, "topics": _clean_topics(topics)}
     with engine.begin() as connection:
-        mine = connection.execute(
-            select(subscribers).where(subscribers.c.user_id == member_id)
-        ).first()
-        theirs = connection.execute(
-            select(subscribers).where(subscribers.c.email == address)
-        ).first()
-        values = {"frequency": frequency, "topics": cleaned}
-        if mine is not None and mine.email == address:
-            connection.execute(
-                update(subscribers).where(subscribers.c.id == mine.id).values(values)
-            )
-            subscriber_id = mine.id
-        else:
-            if mine is not None:  # the member moves to another address: the old row lets go
-                connection.execute(
-                    update(subscribers).where(subscribers.c.id == mine.id).values(user_id=None)
-                )
-            values |= {"user_id": member_id, "status": Status.pending}
-            if theirs is None:
-                result = connection.execute(
-                    subscribers.insert().values(email=address, created_at=_now(), **values)
-                )
-                subscriber_id = result.inserted_primary_key[0]
-            else:
-                connection.execute(
-                    update(subscribers).where(subscribers.c.id == theirs.id).values(values)
-                )
-                subscriber_id = theirs.id
-        row = connection.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
-    return subscriber_from_row(row)
+        # the member's own settings are the first write: it takes the store's write lock, so
+        # what is read next stays true until this transaction ends
+        connection.execute(
+            update(subscribers).where(subscribers.c.user_id == member_id).values(values)
+        )
+        mine = _row(connection, subscribers.c.user_id == member_id)
+        if mine is None:
+            row_id = _take_address(connection, settings, member_id, address, values, now)
+        elif mine.email == address:  # back to (or still at) the current address: no move
+            row_id = mine.id
+            back: dict[str, Any] = {"pending_email": None}
+            if mine.pending_email is not None:
+                back["confirmation_nonce"] = None
+            if mine.status != Status.confirmed:
+                back["status"] = Status.pending
+            connection.execute(update(subscribers).where(subscribers.c.id == row_id).values(back))
+            if mine.status == Status.confirmed:
+                row = _row(connection, subscribers.c.id == row_id)
+                return Outcome(subscriber_from_row(row))
+        else:  # a move, recorded as pending_email once its link is issued
+            row_id = mine.id
+        return _request_link(connection, settings, row_id, address, requester, now)
+
+
+def _take_address(
+    connection: Connection,
+    settings: Settings,
+    member_id: int,
+    address: str,
+    values: dict[str, Any],
+    now: datetime,
+) -> int:
+    """A first row for a member, at ``address`` if it is free; its id."""
+    theirs = _row(connection, subscribers.c.email == address)
+    if theirs is not None and not _is_free(theirs, now, settings):
+        raise AddressTaken(
+            f"{address} already has a digest subscription. If it is yours, stop it with the "
+            "unsubscribe link in its mails (or move it off the account that holds it), then "
+            "save it here again."
+        )
+    pending = {"user_id": member_id, "status": Status.pending, **values}
+    if theirs is not None:
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.id == theirs.id)
+            .values(pending, pending_email=None, confirmation_nonce=None)
+        )
+        return theirs.id
+    statement = insert_ignoring_conflicts(connection, subscribers, ["email"])
+    result = connection.execute(statement.values(email=address, created_at=now, **pending))
+    if result.rowcount != 1:  # taken in the meantime
+        raise AddressTaken(f"{address} already has a digest subscription.")
+    return _row(connection, subscribers.c.email == address).id
 
 
 def stop_member_subscription(engine: Engine, member_id: int) -> None:
-    subscription = member_subscription(engine, member_id)
-    if subscription is not None:
-        _change_status(engine, subscription.id, Status.unsubscribed, unsubscribed_at=_now())
+    with engine.begin() as connection:
+        _stop(connection, subscribers.c.user_id == member_id)

@@ -8,18 +8,21 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community.accounts import Member
+from broadsheet.community.ratelimit import RateLimited
 from broadsheet.digest.confirmation import send_confirmation
 from broadsheet.digest.mailer import DeliveryError
 from broadsheet.digest.outbox import delivery_failures
 from broadsheet.digest.subscriptions import (
+    AddressTaken,
     Frequency,
     InvalidEmail,
-    Status,
+    Requester,
+    link_not_sent,
     member_subscription,
     save_member_subscription,
     stop_member_subscription,
 )
-from broadsheet.web.auth import require_member
+from broadsheet.web.auth import client_address, require_member
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 
@@ -31,9 +34,10 @@ def _page(request: Request, member: Member, status_code: int = 200, **context) -
     engine = request.app.state.engine
     failures = delivery_failures(engine) if member.is_admin else []
     subscription = member_subscription(engine, member.id)
+    cooldown = request.app.state.settings.confirmation_cooldown_minutes
     return render(
         request, "settings.html", status_code, subscription=subscription, failures=failures,
-        **context,
+        cooldown_minutes=cooldown, **context,
     )  # fmt: skip
 
 
@@ -50,19 +54,28 @@ def save_digest(
     frequency: Annotated[Frequency, Form()] = Frequency.daily,
     topics: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
+    """Save the member's own subscription; a new address gets a confirmation link by mail."""
     app = request.app
+    engine, settings = app.state.engine, app.state.settings
+    requester = Requester(client_address(request), member.id)
     try:
-        subscriber = save_member_subscription(
-            app.state.engine, member.id, email, frequency, topics.splitlines()
+        outcome = save_member_subscription(
+            engine, settings, member.id, email, frequency, topics.splitlines(), requester
         )
-        if subscriber.status != Status.confirmed:
-            send_confirmation(app.state.settings, app.state.secret, subscriber)
-    except InvalidEmail as exc:
+        if outcome.link is not None:
+            send_confirmation(settings, app.state.secret, outcome.link)
+    except (InvalidEmail, AddressTaken) as exc:
         return _page(request, member, 422, error=str(exc))
+    except RateLimited as exc:
+        response = _page(request, member, 429, error=str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except DeliveryError:
+        link_not_sent(engine, outcome.link)
         message = "Saved, but the confirmation mail could not be sent; save again later."
         return _page(request, member, 503, error=message)
-    return RedirectResponse("/settings?saved=1", status_code=303)
+    wait = "&wait=1" if outcome.link_sent_recently else ""
+    return RedirectResponse(f"/settings?saved=1{wait}", status_code=303)
 
 
 @router.post("/settings/digest/stop", dependencies=[Depends(require_csrf)])

@@ -13,21 +13,21 @@ from broadsheet.digest.mailer import DeliveryError
 from broadsheet.digest.subscriptions import (
     Frequency,
     InvalidEmail,
-    Status,
-    add_subscriber,
+    Requester,
     confirm,
+    link_not_sent,
     normalise_email,
+    request_subscription,
     subscriber_for_unsubscribe,
     unsubscribe,
 )
 from broadsheet.digest.tokens import InvalidLink
-from broadsheet.web.auth import client_address
+from broadsheet.web.auth import client_address, current_member
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
 
-CONFIRMATION_MAILS = ratelimit.Limit("confirmation_mails", hits=3, seconds=3600)
 Token = Annotated[str, Query(max_length=1000)]
 
 
@@ -37,23 +37,31 @@ def subscribe(
     email: Annotated[str, Form(max_length=320)],
     frequency: Annotated[Frequency, Form()] = Frequency.daily,
 ) -> HTMLResponse:
+    """Ask for the digest at an address: a confirmation link by mail, within the limits."""
     engine, settings = request.app.state.engine, request.app.state.settings
+    member = current_member(request)
+    requester = Requester(client_address(request), member.id if member else None)
     try:
-        address = normalise_email(email)
-        # at most a few mails an hour to one address, whoever asks: no mail bombing
-        ratelimit.check(engine, CONFIRMATION_MAILS, f"email:{address.lower()}")
-        ratelimit.check(engine, ratelimit.SIGN_UPS, f"subscribe-ip:{client_address(request)}")
-        subscriber = add_subscriber(engine, address, frequency)
-        if subscriber.status != Status.confirmed:
-            send_confirmation(settings, request.app.state.secret, subscriber)
+        outcome = request_subscription(engine, settings, email, frequency, requester)
+        if outcome.link is not None:
+            send_confirmation(settings, request.app.state.secret, outcome.link)
     except InvalidEmail as exc:
         return render(request, "subscribe.html", status_code=422, error=str(exc), email=email)
     except ratelimit.RateLimited as exc:
-        return render(request, "subscribe.html", status_code=429, error=str(exc), email=email)
+        response = render(request, "subscribe.html", status_code=429, error=str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except DeliveryError:
+        link_not_sent(engine, outcome.link)
         message = "The confirmation mail could not be sent just now; please try again later."
         return render(request, "subscribe.html", status_code=503, error=message, email=email)
-    return render(request, "subscribe.html", email=address)
+    return render(
+        request,
+        "subscribe.html",
+        email=normalise_email(email),
+        sent_recently=outcome.link_sent_recently,
+        cooldown_minutes=settings.confirmation_cooldown_minutes,
+    )
 
 
 @router.get("/subscribe/confirm", response_class=HTMLResponse)
