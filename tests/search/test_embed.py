@@ -7,6 +7,8 @@ import pytest
 
 from broadsheet.search.embed import (
     DEFAULT_MODEL,
+    MAX_CHARS,
+    MAX_TOKENS,
     EmbedderUnavailable,
     SentenceTransformerEmbedder,
     _onnx_export_dir,
@@ -57,6 +59,29 @@ def test_unknown_backend_and_model_are_refused(tmp_path):
         SentenceTransformerEmbedder(DEFAULT_MODEL, backend="tensorflow")
     with pytest.raises(EmbedderUnavailable, match="cannot load"):
         SentenceTransformerEmbedder(str(tmp_path / "no-such-model"), backend="torch")
+
+
+def test_long_texts_are_cut_before_tokenising_yet_fill_the_window(monkeypatch):
+    embedder = load_embedder(DEFAULT_MODEL)
+    seen: list[int] = []
+    model_encode = embedder.model.encode
+
+    def recording(texts, **options):
+        seen.extend(len(t) for t in texts)
+        return model_encode(texts, **options)
+
+    huge = "Sparse attention scales to long documents, with proofs; " * 180_000  # 10 MB
+    whole_window = embedder.encode([huge[: MAX_CHARS // 2]])
+    monkeypatch.setattr(embedder.model, "encode", recording)
+    assert (
+        np.abs(
+            embedder.encode([huge, "short"]) - [whole_window[0], embedder.encode(["short"])[0]]
+        ).max()
+        < 1e-5
+    )
+    assert seen and max(seen) == MAX_CHARS
+    half = embedder.model.tokenizer(huge[: MAX_CHARS // 2], add_special_tokens=False)
+    assert len(half["input_ids"]) > MAX_TOKENS  # half the cut already overfills the window
 
 
 def test_text_hash_changes_with_the_text():

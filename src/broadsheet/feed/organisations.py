@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from broadsheet.db.schema import organisations, papers
+from broadsheet.feed.cards import card
 from broadsheet.feed.views import CARD_COLUMNS
 
 
@@ -46,5 +47,5 @@ def organisation_page(
         .offset(offset)
     ).mappings()
     return OrganisationPage(
-        org.slug, org.name, org.full_name, [dict(r) for r in rows], int(total), int(votes)
+        org.slug, org.name, org.full_name, [card(dict(r)) for r in rows], int(total), int(votes)
     )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from broadsheet.db.schema import feed_entries, organisations, papers
-from broadsheet.feed.periods import Period, Window, window
+from broadsheet.feed.cards import card
+from broadsheet.feed.periods import FIRST_DAY, LAST_DAY, Period, Window, shifted, window
 from broadsheet.feed.trending import trending_score
 
 
@@ -24,7 +25,7 @@ class FeedSort(StrEnum):
 class FeedPage:
     window: Window
     sort: FeedSort
-    papers: list[dict[str, Any]]  # this page's rows, each with votes, feed_day and score
+    papers: list[dict[str, Any]]  # this page's cards, each with votes, feed_day and score
     total: int  # papers in the whole period
     previous_day: date | None  # the nearest earlier day with papers
     next_day: date | None  # the nearest later day with papers
@@ -52,25 +53,40 @@ def utc_now() -> datetime:
 
 
 def latest_feed_day(connection: Connection, on_or_before: date | None = None) -> date | None:
-    query = select(func.max(feed_entries.c.day))
-    if on_or_before is not None:
-        query = query.where(feed_entries.c.day <= on_or_before)
+    """The latest day with papers (of the days the feed shows), up to ``on_or_before``."""
+    last = min(on_or_before or LAST_DAY, LAST_DAY)
+    query = select(func.max(feed_entries.c.day)).where(
+        feed_entries.c.day >= FIRST_DAY, feed_entries.c.day <= last
+    )
     return connection.execute(query).scalar_one_or_none()
 
 
+def default_feed_day(connection: Connection) -> date | None:
+    """The day the feed opens on: the latest with papers up to today, else the latest of all."""
+    return latest_feed_day(connection, utc_now().date()) or latest_feed_day(connection)
+
+
 def _neighbour_days(connection: Connection, current: Window) -> tuple[date | None, date | None]:
+    """The nearest days with papers before and after ``current`` (of the days the feed shows)."""
     before = connection.execute(
-        select(func.max(feed_entries.c.day)).where(feed_entries.c.day < current.first)
+        select(func.max(feed_entries.c.day)).where(
+            feed_entries.c.day < current.first, feed_entries.c.day >= FIRST_DAY
+        )
     ).scalar_one_or_none()
     after = connection.execute(
-        select(func.min(feed_entries.c.day)).where(feed_entries.c.day > current.last)
+        select(func.min(feed_entries.c.day)).where(
+            feed_entries.c.day > current.last, feed_entries.c.day <= LAST_DAY
+        )
     ).scalar_one_or_none()
     return before, after
 
 
 def _as_of(current: Window, now: datetime) -> datetime:
-    end_of_period = datetime.combine(current.last + timedelta(days=1), time())
-    return min(now, end_of_period)
+    """The moment trending scores are about: now, or the end of a period that is over."""
+    day_after = shifted(current.last, 1)
+    if day_after is None:  # a period that ends with the calendar is never over
+        return now
+    return min(now, datetime.combine(day_after, time()))
 
 
 def _sort_key(sort: FeedSort):
@@ -110,7 +126,7 @@ def feed_page(
     as_of = _as_of(current, now or utc_now())
     rows = []
     for row in connection.execute(query).mappings():
-        item = dict(row)
+        item = card(dict(row))
         if isinstance(item["feed_day"], str):  # SQLite returns min() of a date as text
             item["feed_day"] = date.fromisoformat(item["feed_day"])
         item["votes"] = item["upvotes"] + item["member_votes"]

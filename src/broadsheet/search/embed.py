@@ -30,6 +30,11 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 MAX_TOKENS = 256
+# Texts are cut to this many characters before tokenising. The model reads MAX_TOKENS word
+# pieces; the 753 daily-papers abstracts run 3.9-6.4 characters per piece (median 5.0), so 16
+# per piece keeps the whole window of any real text, while a 10 MB abstract no longer costs
+# seconds of tokenising.
+MAX_CHARS = MAX_TOKENS * 16
 BACKENDS = ("onnx", "torch")
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,11 @@ class Embedder(Protocol):
 def paper_text(title: str, abstract: str) -> str:
     """What is embedded for a paper."""
     return f"{title}. {abstract}" if title and abstract else title or abstract
+
+
+def clip_for_model(text: str) -> str:
+    """``text`` cut to what the model can read (MAX_CHARS), before tokenising."""
+    return text[:MAX_CHARS]
 
 
 def text_hash(text: str) -> str:
@@ -146,6 +156,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 64,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
+        texts = [clip_for_model(text) for text in texts]
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), batch_size):

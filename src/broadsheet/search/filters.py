@@ -33,7 +33,10 @@ class SearchFilters:
             found.append(papers.c.published_at <= datetime.combine(self.until, time.max))
         if self.category:
             column = paper_categories.c.category
-            match = column.startswith(self.category + ".") | (column == self.category)
+            # autoescape: "%" and "_" in what the visitor typed match only themselves
+            match = column.startswith(self.category + ".", autoescape=True) | (
+                column == self.category
+            )
             found.append(exists().where(paper_categories.c.paper_id == papers.c.id, match))
         if self.organisation:
             found.append(

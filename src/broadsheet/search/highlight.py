@@ -18,6 +18,7 @@ import snowballstemmer
 from broadsheet.search.lexical import query_terms
 
 MARK_START, MARK_END = "\x02", "\x03"  # turned into <mark> after escaping
+_NO_MARKS = str.maketrans("", "", MARK_START + MARK_END)
 SNIPPET_TOKENS = 48
 ELLIPSIS = "…"
 _TOKEN = re.compile(r"[^\W_]+")
@@ -50,8 +51,14 @@ def _marked(text: str, matches: list[re.Match[str]], start: int, end: int) -> st
     return "".join(parts)
 
 
+def unmarked(text: str) -> str:
+    """``text`` without the mark characters, so that only the marks made here become <mark>."""
+    return text.translate(_NO_MARKS)
+
+
 def highlight(text: str, stems: frozenset[str]) -> str:
     """All of ``text`` with every query word marked."""
+    text = unmarked(text)
     return _marked(text, _matches(text, stems), 0, len(text))
 
 
@@ -72,6 +79,7 @@ def _best_window(hits: list[str | None], size: int) -> int:
 
 def snippet(text: str, stems: frozenset[str], tokens: int = SNIPPET_TOKENS) -> str:
     """The window of ``tokens`` words holding the most distinct query words, marked."""
+    text = unmarked(text)
     words = list(_TOKEN.finditer(text))
     if len(words) <= tokens:
         return highlight(text, stems)

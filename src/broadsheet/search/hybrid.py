@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
+from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import papers
+from broadsheet.feed.cards import card
 from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_query_embedder
 from broadsheet.search.filters import SearchFilters
@@ -111,8 +113,9 @@ def _dense_candidates(
 
 
 def paper_rows(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    """The results' papers as cards (bounded texts: highlights are made from these too)."""
     with engine.connect() as connection:
-        return papers_by_seq(connection, seqs)
+        return {seq: card(row) for seq, row in papers_by_seq(connection, seqs).items()}
 
 
 def _highlights(query: str, rows: dict[int, dict[str, Any]]) -> dict[int, tuple[str, str]]:
@@ -123,12 +126,17 @@ def _highlights(query: str, rows: dict[int, dict[str, Any]]) -> dict[int, tuple[
     }
 
 
-def _sort_columns(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
-    """What sorting needs (date, upvotes) for every result, without the texts."""
+def _visible(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    """What sorting needs (date, upvotes) for the results still shown: not hidden, not deleted.
+
+    The indexes keep hidden papers (an admin may show them again), so they are dropped here,
+    before counting and paging, by primary key over the candidates only.
+    """
     query = select(papers.c.seq, papers.c.published_at, papers.c.upvotes).where(
-        papers.c.seq.in_(seqs)
+        papers.c.hidden_at.is_(None)
     )
     with engine.connect() as connection:
+        query = query.where(is_one_of(connection, papers.c.seq, seqs))
         return {row["seq"]: dict(row) for row in connection.execute(query).mappings()}
 
 
@@ -210,13 +218,13 @@ def search_papers(
     ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
     if request.cutoff:
         ranked = [f for f in ranked if relevant(f)]
+    visible = _visible(engine, [f.seq for f in ranked])
+    ranked = [f for f in ranked if f.seq in visible]
     if request.sort != Sort.relevance:
-        keys = _sort_columns(engine, [f.seq for f in ranked])
-        ranked = [f for f in ranked if f.seq in keys]
-        ranked.sort(key=_sort_key(request.sort, keys), reverse=True)
+        ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
     page = ranked[request.offset : request.offset + request.limit]
     rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
-    # a paper deleted since it was indexed, or hidden by an admin
+    # a paper deleted or hidden since the count above
     page = [f for f in page if f.seq in rows and rows[f.seq].get("hidden_at") is None]
     marks = _highlights(query, rows)
     hits = [

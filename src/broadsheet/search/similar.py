@@ -1,4 +1,9 @@
-"""Papers similar to a paper: nearest neighbours of its vector, itself excluded."""
+"""Papers similar to a paper: nearest neighbours of its stored vector, itself excluded.
+
+Only stored vectors are read. A paper that ``broadsheet index`` has not embedded yet has no
+similar papers until it does: embedding on a page view would load the model into the web
+worker and cost every visitor of that page the embedding's time.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from broadsheet.db.schema import papers
+from broadsheet.feed.cards import card
 from broadsheet.papers.repository import papers_by_seq
-from broadsheet.search.embed import DEFAULT_MODEL, load_query_embedder, paper_text
+from broadsheet.search.embed import DEFAULT_MODEL
 from broadsheet.search.vectors import vector_index
 
 
@@ -19,25 +25,25 @@ class UnknownPaper(LookupError):
 
 @dataclass(slots=True)
 class SimilarPaper:
-    paper: dict[str, Any]
+    paper: dict[str, Any]  # as a card (bounded texts)
     similarity: float  # cosine
 
 
 def similar_papers(
     engine: Engine, paper_id: str, limit: int = 10, model: str = DEFAULT_MODEL
 ) -> list[SimilarPaper]:
-    """The ``limit`` papers closest in meaning to ``paper_id`` (embedding it now if need be)."""
+    """The ``limit`` papers closest in meaning to ``paper_id``; none while it has no vector."""
     with engine.connect() as connection:
-        row = connection.execute(
-            select(papers.c.seq, papers.c.title, papers.c.abstract).where(papers.c.id == paper_id)
-        ).first()
-    if row is None:
+        seq = connection.execute(
+            select(papers.c.seq).where(papers.c.id == paper_id)
+        ).scalar_one_or_none()
+    if seq is None:
         raise UnknownPaper(f"no paper {paper_id!r} in the store")
     index = vector_index(engine, model)
-    vector = index.vector_of(row.seq)
+    vector = index.vector_of(seq)
     if vector is None:
-        vector = load_query_embedder(model).encode([paper_text(row.title, row.abstract)])[0]
-    neighbours = index.search(vector, limit, exclude=row.seq)
+        return []
+    neighbours = index.search(vector, limit, exclude=seq)
     with engine.connect() as connection:
-        rows = papers_by_seq(connection, [seq for seq, _ in neighbours])
-    return [SimilarPaper(rows[seq], score) for seq, score in neighbours if seq in rows]
+        rows = papers_by_seq(connection, [s for s, _ in neighbours])
+    return [SimilarPaper(card(rows[s]), score) for s, score in neighbours if s in rows]

@@ -1,7 +1,8 @@
-"""Jinja filters: dates as the reference pages write them, highlights as <mark>."""
+"""Text for output: dates as the reference pages write them, highlights as <mark>, XML text."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from markupsafe import Markup, escape
@@ -17,6 +18,15 @@ def card_date(value: date | datetime | None, today: date | None = None) -> str:
     if value.year == today.year:
         return value.strftime("%b %-d")
     return value.strftime("%b %-d, %Y")
+
+
+# What XML 1.0 cannot hold: control characters but tab and line breaks, surrogates, U+FFFE/F.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters an XML document cannot hold (stored text may have any)."""
+    return _NOT_XML.sub("", text)
 
 
 def marked(text: str | None) -> Markup:

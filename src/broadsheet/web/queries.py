@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
+from pydantic import Field
 from sqlalchemy import Engine
 
-from broadsheet.feed.periods import Period
-from broadsheet.feed.views import FeedPage, FeedSort, feed_page, latest_feed_day, utc_now
+from broadsheet.feed.periods import FIRST_DAY, LAST_DAY, Period
+from broadsheet.feed.views import FeedPage, FeedSort, default_feed_day, feed_page
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.repository import get_paper
 from broadsheet.search.filters import SearchFilters
@@ -18,6 +19,20 @@ from broadsheet.search.hybrid import SearchRequest, SearchResults, Sort, search_
 from broadsheet.search.similar import SimilarPaper, similar_papers
 
 PAGE_SIZE = 30
+MAX_UPVOTES = 1_000_000_000  # far above any paper's votes, far below SQLite's 64-bit limit
+# Every date a request may name (the feed's days; search dates alike).
+Day = Annotated[
+    date,
+    Field(
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description=f"YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}",
+    ),
+]
+# Stored ids are at most 64 characters; any spelling of one (a URL, a version) fits in this.
+PaperIdPath = Annotated[
+    str, Path(max_length=200, description="An arXiv id in any spelling, or a stored id")
+]
 
 
 def load_feed(
@@ -29,7 +44,7 @@ def load_feed(
 ) -> FeedPage | None:
     """The feed for ``day`` (default: the latest day with papers); None on an empty store."""
     with engine.connect() as connection:
-        day = day or latest_feed_day(connection, utc_now().date()) or latest_feed_day(connection)
+        day = day or default_feed_day(connection)
         if day is None:
             return None
         return feed_page(
@@ -87,11 +102,11 @@ class SearchParams:
 
 def search_params(
     q: Annotated[str, Query(max_length=10_000, description="Words, in your own phrasing")] = "",
-    since: date | None = None,
-    until: date | None = None,
+    since: Annotated[Day | None, Query(description="Published on or after (YYYY-MM-DD)")] = None,
+    until: Annotated[Day | None, Query(description="Published on or before (YYYY-MM-DD)")] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     organisation: Annotated[str | None, Query(max_length=200)] = None,
-    min_upvotes: Annotated[int | None, Query(ge=0)] = None,
+    min_upvotes: Annotated[int | None, Query(ge=0, le=MAX_UPVOTES)] = None,
     sort: Sort = Sort.relevance,
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> SearchParams:

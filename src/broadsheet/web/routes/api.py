@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from broadsheet.feed.cards import CARD_ABSTRACT_CHARS, CARD_AUTHORS
 from broadsheet.feed.periods import Period
-from broadsheet.feed.views import FeedSort, feed_page, latest_feed_day
+from broadsheet.feed.views import FeedSort, default_feed_day, feed_page
 from broadsheet.papers.present import paper_json
 from broadsheet.web.format import marked
 from broadsheet.web.queries import (
+    Day,
+    PaperIdPath,
     SearchParams,
     canonical_id,
     load_paper,
@@ -38,8 +41,13 @@ class PaperOut(BaseModel):
     id: str = Field(description="arXiv id without version (or `corpus:id`)")
     version: int | None = None
     title: str
-    summary: str = Field(description="The abstract, cleaned for display")
-    authors: list[Author]
+    summary: str = Field(
+        description=(
+            "The abstract, cleaned for display. Lists (daily papers, search, similar) send at "
+            f"most {CARD_ABSTRACT_CHARS:,} characters, then '…'; /api/papers/{{id}} sends it whole"
+        )
+    )
+    authors: list[Author] = Field(description=f"Lists send at most {CARD_AUTHORS:,} names")
     publishedAt: str | None = None
     upvotes: int = Field(description="Imported upvotes plus members' votes")
     numComments: int = 0
@@ -83,13 +91,13 @@ def paper_out(row: dict[str, Any]) -> dict[str, Any]:
 @router.get("/daily_papers", response_model=list[DailyPaperOut])
 def daily_papers(
     request: Request,
-    day: Annotated[date | None, Query(alias="date", description="YYYY-MM-DD")] = None,
+    day: Annotated[Day | None, Query(alias="date")] = None,
     sort: FeedSort = FeedSort.trending,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    """The papers put on the feed on ``date`` (default: the latest day with papers)."""
+    """The papers put on the feed on ``date`` (default: the latest day with papers up to today)."""
     with request.app.state.engine.connect() as connection:
-        day = day or latest_feed_day(connection)
+        day = day or default_feed_day(connection)
         if day is None:
             return []
         page = feed_page(connection, Period.daily, day, sort, limit=limit)
@@ -129,7 +137,7 @@ def search(
 
 @router.get("/papers/{paper_id:path}/similar", response_model=list[SimilarOut])
 def similar(
-    request: Request, paper_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
+    request: Request, paper_id: PaperIdPath, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[dict[str, Any]]:
     """Papers closest in meaning (by embedding), the paper itself excluded."""
     engine = request.app.state.engine
@@ -142,7 +150,7 @@ def similar(
 
 
 @router.get("/papers/{paper_id:path}", response_model=PaperOut)
-def paper(request: Request, paper_id: str) -> dict[str, Any]:
+def paper(request: Request, paper_id: PaperIdPath) -> dict[str, Any]:
     found = load_paper(request.app.state.engine, paper_id)
     if found is None:
         raise HTTPException(404, f"No paper {paper_id!r} here.")

@@ -1,8 +1,12 @@
-"""Atom feeds of the daily page and of any search (feedgen)."""
+"""Atom feeds of the daily page and of any search (feedgen).
+
+Every text put into a feed passes through ``xml_text``: queries and stored papers may hold
+characters an XML document cannot, and lxml refuses to write them.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,7 +15,8 @@ from feedgen.feed import FeedGenerator
 from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort
 from broadsheet.search.filters import SearchFilters
-from broadsheet.web.queries import load_feed, run_search
+from broadsheet.web.format import xml_text
+from broadsheet.web.queries import Day, load_feed, run_search
 
 router = APIRouter(include_in_schema=False)
 ATOM = "application/atom+xml; charset=utf-8"
@@ -21,7 +26,7 @@ def _feed(request: Request, title: str, self_path: str) -> FeedGenerator:
     base = request.app.state.settings.base_url.rstrip("/")
     feed = FeedGenerator()
     feed.id(base + self_path)
-    feed.title(title)
+    feed.title(xml_text(title))
     feed.link(href=base + self_path, rel="self")
     feed.link(href=base + "/", rel="alternate")
     feed.language("en")
@@ -30,13 +35,14 @@ def _feed(request: Request, title: str, self_path: str) -> FeedGenerator:
 
 def _entry(feed: FeedGenerator, request: Request, paper: dict[str, Any], when: datetime) -> None:
     base = request.app.state.settings.base_url.rstrip("/")
+    url = xml_text(f"{base}/papers/{paper['id']}")
     entry = feed.add_entry(order="append")
-    entry.id(f"{base}/papers/{paper['id']}")
-    entry.title(paper["title"])
-    entry.link(href=f"{base}/papers/{paper['id']}")
-    entry.summary(paper["abstract"])
+    entry.id(url)
+    entry.title(xml_text(paper["title"]))
+    entry.link(href=url)
+    entry.summary(xml_text(paper["abstract"]))
     for name in paper["authors"][:20]:
-        entry.author(name=name)
+        entry.author(name=xml_text(name))
     entry.updated(when.replace(tzinfo=UTC))
     if paper.get("published_at"):
         entry.published(paper["published_at"].replace(tzinfo=UTC))
@@ -53,7 +59,7 @@ def _response(feed: FeedGenerator) -> Response:
 
 @router.get("/feed.atom")
 def daily_feed(
-    request: Request, day: Annotated[date | None, Query(alias="date")] = None
+    request: Request, day: Annotated[Day | None, Query(alias="date")] = None
 ) -> Response:
     """The daily page, trending first."""
     site = request.app.state.settings.site_name

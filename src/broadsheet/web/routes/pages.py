@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,6 +17,7 @@ from broadsheet.papers.ids import is_arxiv_id
 from broadsheet.web.auth import current_member
 from broadsheet.web.queries import (
     PAGE_SIZE,
+    Day,
     SearchParams,
     load_feed,
     load_paper,
@@ -33,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def daily(
     request: Request,
-    day: Annotated[date | None, Query(alias="date")] = None,
+    day: Annotated[Day | None, Query(alias="date")] = None,
     period: Period = Period.daily,
     sort: FeedSort = FeedSort.trending,
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
