@@ -582,6 +582,44 @@ def users_admin(
     console.print(f"{member.username} is {'now' if member.is_admin else 'no longer'} an admin")
 
 
+@users_app.command("sign-out")
+def users_sign_out(username: Annotated[str, typer.Argument(help="An existing member.")]) -> None:
+    """End every session of a member, on every device (e.g. after a stolen cookie)."""
+    from broadsheet.community.accounts import AccountError, end_sessions
+
+    try:
+        member = end_sessions(_store(), username)
+    except AccountError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"signed {member.username} out everywhere")
+
+
+@users_app.command("password")
+def users_password(
+    username: Annotated[str, typer.Argument(help="An existing member.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="New password",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="BROADSHEET_NEW_PASSWORD",
+            help="Asked for when not given.",
+        ),
+    ] = "",
+) -> None:
+    """Set a member's password; their sessions end everywhere."""
+    from broadsheet.community.accounts import AccountError, change_password
+
+    try:
+        member = change_password(_store(), username, password)
+    except AccountError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"new password set for {member.username}; their sessions have ended")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -592,11 +630,28 @@ def serve(
     warm_up: Annotated[
         bool, typer.Option(help="Load the search model at start, not on the first search.")
     ] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies whose X-Forwarded-For is believed: addresses or networks, "
+            'comma-separated ("*": any). Default: the forwarded_allow_ips setting, else none.',
+        ),
+    ] = None,
 ) -> None:
     """Start the web service."""
     import uvicorn
+    from pydantic import ValidationError
     from threadpoolctl import threadpool_limits
 
+    if forwarded_allow_ips is not None:  # through the environment, so every worker sees it
+        os.environ["BROADSHEET_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
+        get_settings.cache_clear()
+    try:
+        trusted = get_settings().forwarded_allow_ips
+    except ValidationError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"believing X-Forwarded-For from: {trusted or 'no one'}", highlight=False)
     _store()  # migrate once before workers start
     # Each worker serves one request per core at a time: math libraries get one thread each
     # instead of spinning up one per core in every worker (measured: 3x more paper pages/s).
@@ -615,6 +670,9 @@ def serve(
         workers=workers,
         reload=reload,
         access_log=access_log,
+        # the app itself believes only the proxies in the settings (one place decides); uvicorn
+        # would otherwise believe X-Forwarded-For from 127.0.0.1, i.e. from any local client
+        proxy_headers=False,
     )
 
 

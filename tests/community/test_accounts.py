@@ -1,14 +1,28 @@
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+
 import pytest
 from sqlalchemy import Engine, select
 
 from broadsheet.community.accounts import (
     AccountError,
     authenticate,
+    change_password,
     create_member,
+    end_sessions,
     get_member,
     set_admin,
+)
+from broadsheet.community.passwords import (
+    HASH_SLOTS,
+    WAIT_SECONDS,
+    HasherBusy,
+    hash_password,
+    hashing_slot,
 )
 from broadsheet.db.schema import users
 
@@ -69,3 +83,71 @@ def test_admin_rights_are_granted_and_revoked(store: Engine) -> None:
     assert not set_admin(store, "ada", False).is_admin
     with pytest.raises(AccountError, match="No member"):
         set_admin(store, "nobody")
+
+
+def test_changing_the_password_bumps_the_session_epoch(store: Engine) -> None:
+    member = create_member(store, "ada", "long enough password")
+    changed = change_password(store, "ADA", "another long password")
+    assert changed.session_epoch == member.session_epoch + 1
+    assert authenticate(store, "ada", "another long password") == changed
+    with pytest.raises(AccountError):
+        authenticate(store, "ada", "long enough password")
+    with pytest.raises(AccountError, match="at least"):
+        change_password(store, "ada", "short")
+    with pytest.raises(AccountError, match="No member"):
+        change_password(store, "nobody", "another long password")
+
+
+def test_ending_sessions_bumps_the_epoch(store: Engine) -> None:
+    member = create_member(store, "ada", "long enough password")
+    assert end_sessions(store, "ada").session_epoch == member.session_epoch + 1
+    with store.connect() as connection:
+        assert get_member(connection, member.id).session_epoch == member.session_epoch + 1
+
+
+def test_hashing_is_refused_before_it_starts_when_every_slot_is_taken(store: Engine) -> None:
+    create_member(store, "ada", "long enough password")
+    with ExitStack() as held:
+        for _ in range(HASH_SLOTS):
+            held.enter_context(hashing_slot())
+        started = time.monotonic()
+        with pytest.raises(HasherBusy):
+            authenticate(store, "ada", "long enough password")
+        with pytest.raises(HasherBusy):
+            authenticate(store, "nobody", "long enough password")
+        with pytest.raises(HasherBusy):
+            create_member(store, "bob", "long enough password")
+        assert time.monotonic() - started < 3 * WAIT_SECONDS + 1
+    assert authenticate(store, "ada", "long enough password").username == "ada"
+
+
+def test_hashing_slots_bound_concurrent_hashes(store: Engine, monkeypatch) -> None:
+    from broadsheet.community import passwords
+
+    running, peak, lock = 0, 0, threading.Lock()
+    real = passwords._hasher
+
+    class CountingHasher:
+        def hash(self, password: str) -> str:
+            nonlocal running, peak
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            try:
+                time.sleep(0.05)
+                return real.hash(password)
+            finally:
+                with lock:
+                    running -= 1
+
+    def attempt(_: int) -> str:
+        try:
+            return hash_password("long enough password")
+        except HasherBusy:  # waited its bounded time for a slot
+            return "busy"
+
+    monkeypatch.setattr(passwords, "_hasher", CountingHasher())
+    with ThreadPoolExecutor(4 * HASH_SLOTS) as pool:
+        results = list(pool.map(attempt, range(4 * HASH_SLOTS)))
+    assert 0 < peak <= HASH_SLOTS
+    assert any(result.startswith("$argon2id$") for result in results)

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import Engine
 
 from broadsheet.config import Settings
@@ -53,7 +54,6 @@ def live_server(
 
 @pytest.fixture
 def page(live_server: str, request: pytest.FixtureRequest):
-    from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
@@ -72,7 +72,7 @@ def test_daily_page_tabs_and_infinite_scroll(page) -> None:
     assert page.locator("h1").inner_text() == "Week of January 8, 2024"
     assert page.locator("article.card").count() == 30
     page.locator("div.more").scroll_into_view_if_needed()
-    page.wait_for_function("document.querySelectorAll('article.card').length > 30")
+    page.locator("article.card").nth(30).wait_for()  # locators: the policy forbids eval
     page.get_by_role("link", name="Monthly").click()
     assert page.locator("h1").inner_text() == "January 2024"
     page.get_by_role("link", name="← Previous").click()
@@ -134,9 +134,7 @@ def test_member_signs_up_submits_upvotes_and_comments(page) -> None:
     vote = page.locator(".paper-head form.vote")
     assert vote.locator(".count").inner_text() == ""
     vote.get_by_role("button").click()
-    page.wait_for_function(
-        "document.querySelector('.paper-head form.vote .count').textContent.trim() === '1'"
-    )
+    expect(vote.locator(".count")).to_have_text("1")
     assert vote.get_by_role("button").get_attribute("aria-pressed") == "true"
     assert page.evaluate("window.notReloaded") is True
 
@@ -158,3 +156,55 @@ def test_upvote_on_the_feed_as_a_visitor_asks_to_sign_in(page) -> None:
     page.locator("article.card .vote a.upvote").first.click()
     page.wait_for_url(re.compile(r"/signin\?next=/"))
     assert page.locator("h1").inner_text() == "Sign in"
+
+
+CSP_WATCH = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+def test_no_page_breaks_the_content_security_policy(page) -> None:
+    """Inline scripts, handlers and injected styles would show up here as violations."""
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.add_init_script(CSP_WATCH)
+
+    def visit(path: str) -> None:
+        response = page.goto(path)
+        assert "script-src 'self';" in response.headers["content-security-policy"]
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("window.cspViolations") == [], path
+
+    for path in ["/", "/?date=2024-01-10&period=weekly&sort=top", "/signup", "/signin"]:
+        visit(path)
+    page.get_by_role("searchbox", name="Search papers").fill("pipeline parallelism")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search?q=pipeline+parallelism")
+    assert page.evaluate("window.cspViolations") == []
+    paper = page.locator("article.card h2 a").first.get_attribute("href")
+
+    page.goto("/signup")
+    page.get_by_label("Username").fill("reader")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")
+    for path in [paper, "/settings", "/settings/password"]:
+        visit(path)
+
+    page.goto(paper)
+    page.evaluate("window.notReloaded = true")
+    vote = page.locator(".paper-head form.vote")
+    before = vote.locator(".count").inner_text().strip() or "0"
+    vote.get_by_role("button").click()  # htmx swaps the button in place, under the policy
+    expect(vote.get_by_role("button")).to_have_attribute("aria-pressed", "true")
+    assert int(vote.locator(".count").inner_text().strip()) == int(before) + 1
+    page.get_by_label("Add a comment").fill("Under the policy, *still* works.")
+    page.get_by_role("button", name="Comment").click()
+    page.wait_for_selector("article.comment em")
+    assert page.get_by_label("Add a comment").input_value() == ""  # app.js, not an inline handler
+    assert page.evaluate("window.notReloaded") is True
+    assert page.evaluate("window.cspViolations") == []
+    assert not [e for e in errors if "Content Security Policy" in e], errors

@@ -1,26 +1,25 @@
-"""Member accounts: sign up and sign in with argon2id password hashes."""
+"""Member accounts: sign up and sign in with argon2id password hashes, end sessions.
+
+Each member has a session epoch; a session remembers the epoch it began in and ends when the
+epoch moves on. Signing out, a password change and an admin's ``users sign-out`` move it on,
+ending every session of that member, copied cookies included.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from broadsheet.community.passwords import hash_password, needs_rehash, verify_password
 from broadsheet.db.schema import users
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,38}[A-Za-z0-9_]")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 takes any length; this bounds the work one request can cause
-
-_hasher = PasswordHasher()
-# Verifying against this keeps "no such member" as slow as "wrong password".
-_DUMMY_HASH = _hasher.hash("an unguessable placeholder password")
 
 
 class AccountError(ValueError):
@@ -36,6 +35,7 @@ class Member:
     id: int
     username: str
     is_admin: bool
+    session_epoch: int = 0  # sessions begun in an earlier epoch are over
 
 
 def _now() -> datetime:
@@ -62,7 +62,12 @@ def check_password(password: str) -> str:
 
 
 def _member(row) -> Member:
-    return Member(id=row.id, username=row.username, is_admin=bool(row.is_admin))
+    return Member(
+        id=row.id,
+        username=row.username,
+        is_admin=bool(row.is_admin),
+        session_epoch=row.session_epoch,
+    )
 
 
 def create_member(
@@ -70,7 +75,7 @@ def create_member(
 ) -> Member:
     """A new member; usernames are unique regardless of letter case."""
     username = check_username(username)
-    password_hash = _hasher.hash(check_password(password))
+    password_hash = hash_password(check_password(password))
     with engine.begin() as connection:
         if _find(connection, username) is not None:
             raise AccountError("username", f"The username {username!r} is taken.")
@@ -94,24 +99,21 @@ def _find(connection: Connection, username: str):
 
 
 def authenticate(engine: Engine, username: str, password: str) -> Member:
-    """The member whose password this is; one message for every failure, so it leaks nothing."""
-    failure = AccountError("password", "Wrong username or password.")
+    """The member whose password this is; one message for every failure, so it leaks nothing.
+
+    Raises HasherBusy, before any hashing, when the process is hashing all it can already.
+    """
     with engine.connect() as connection:
         row = _find(connection, username) if len(password) <= MAX_PASSWORD else None
-    if row is None:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password[:MAX_PASSWORD] + "\0")
-        raise failure
-    try:
-        _hasher.verify(row.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        raise failure from None
-    if _hasher.check_needs_rehash(row.password_hash):
+    stored = None if row is None else row.password_hash
+    if not verify_password(stored, password[:MAX_PASSWORD]):
+        raise AccountError("password", "Wrong username or password.")
+    if needs_rehash(stored):
         with engine.begin() as connection:
             connection.execute(
                 update(users)
                 .where(users.c.id == row.id)
-                .values(password_hash=_hasher.hash(password))
+                .values(password_hash=hash_password(password))
             )
     return _member(row)
 
@@ -121,6 +123,31 @@ def get_member(connection: Connection, member_id: int) -> Member | None:
     return None if row is None else _member(row)
 
 
+def change_password(engine: Engine, username: str, password: str) -> Member:
+    """Set a new password (the member's own choice, or an admin's reset); other sessions end."""
+    password_hash = hash_password(check_password(password))
+    return _update_member(engine, username, password_hash=password_hash)
+
+
+def end_sessions(engine: Engine, username: str) -> Member:
+    """End every session of this member, wherever it is (sign-out, an admin's revocation)."""
+    return _update_member(engine, username)
+
+
+def _update_member(engine: Engine, username: str, **values) -> Member:
+    """Apply ``values`` and move the member's session epoch on, in one statement."""
+    with engine.begin() as connection:
+        row = _find(connection, username)
+        if row is None:
+            raise AccountError("username", f"No member called {username!r}.")
+        connection.execute(
+            update(users)
+            .where(users.c.id == row.id)
+            .values(session_epoch=users.c.session_epoch + 1, **values)
+        )
+        return _member(connection.execute(select(users).where(users.c.id == row.id)).one())
+
+
 def set_admin(engine: Engine, username: str, is_admin: bool = True) -> Member:
     """Grant or revoke admin rights (from the command line)."""
     with engine.begin() as connection:
@@ -128,4 +155,4 @@ def set_admin(engine: Engine, username: str, is_admin: bool = True) -> Member:
         if row is None:
             raise AccountError("username", f"No member called {username!r}.")
         connection.execute(update(users).where(users.c.id == row.id).values(is_admin=is_admin))
-    return Member(row.id, row.username, is_admin)
+    return Member(row.id, row.username, is_admin, row.session_epoch)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from broadsheet import __version__
+from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.ratelimit import RateLimited
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import open_store
@@ -27,15 +33,23 @@ from broadsheet.web.routes import (
     community,
     feeds,
     pages,
+    password,
     subscriptions,
 )
 from broadsheet.web.routes import (
     settings as settings_routes,
 )
-from broadsheet.web.security import CSRF_HEADER, csrf_token, secret_key
+from broadsheet.web.security import (
+    CSRF_HEADER,
+    SecurityHeaders,
+    content_security_policy,
+    csrf_token,
+    secret_key,
+)
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "broadsheet_session"
+SWAGGER_CDN = "https://cdn.jsdelivr.net"  # where FastAPI's Swagger UI page loads it from
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -55,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=f"{settings.site_name} API",
         version=__version__,
         description="Daily papers, paper pages, hybrid search and similar papers as JSON.",
+        docs_url=None,  # served below, with a policy of its own
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = open_store(settings.database_url)
@@ -71,23 +87,54 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.base_url.startswith("https://"),
     )
+    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
+    if settings.forwarded_allow_ips:  # outermost: everything inside sees the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(accounts.router)
     app.include_router(subscriptions.router)
     app.include_router(settings_routes.router)
+    app.include_router(password.router)
     app.include_router(community.router)
     app.include_router(community.submit_router)
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
-    app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(RateLimited, _try_again_later)
+    app.add_exception_handler(HasherBusy, _try_again_later)
+    docs_page = api_docs_page(app)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        policy = docs_page.headers["Content-Security-Policy"]
+        return HTMLResponse(docs_page.body, headers={"Content-Security-Policy": policy})
 
     @app.get("/healthz", include_in_schema=False)
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
+        """On the event loop, not in the thread pool: it answers even while every thread works."""
         return {"status": "ok"}
 
     return app
+
+
+def api_docs_page(app: FastAPI) -> HTMLResponse:
+    """Swagger UI, the one page whose policy lets in another origin (its CDN) and inline styles.
+
+    Its inline start-up script is allowed by its hash alone, so nothing else inline runs.
+    """
+    page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - Swagger UI")
+    scripts = re.findall(r"<script>(.*?)</script>", bytes(page.body).decode(), re.DOTALL)
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in scripts
+    ]
+    page.headers["Content-Security-Policy"] = content_security_policy(
+        script_src=" ".join([SWAGGER_CDN, *hashes]),
+        style_src=f"{SWAGGER_CDN} 'unsafe-inline'",
+        img_src="https://fastapi.tiangolo.com",
+    )
+    return page
 
 
 def warm_up_search(engine) -> None:
@@ -106,10 +153,12 @@ def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-def _rate_limited(request: Request, exc: RateLimited) -> Response:
+def _try_again_later(request: Request, exc: RateLimited | HasherBusy) -> Response:
+    """429 for a spent limit, 503 while busy hashing: either way, when to try again."""
+    status = 503 if isinstance(exc, HasherBusy) else 429
     headers = {"Retry-After": str(exc.retry_after)}
     if is_htmx(request):
-        return PlainTextResponse(str(exc), status_code=429, headers=headers)
-    response = render(request, "error.html", status_code=429, message=str(exc))
+        return PlainTextResponse(str(exc), status_code=status, headers=headers)
+    response = render(request, "error.html", status_code=status, message=str(exc))
     response.headers.update(headers)
     return response

@@ -1,15 +1,22 @@
-"""Who is signed in: the session holds a member id; pages and POSTs ask for the Member."""
+"""Who is signed in: the session holds a member id and epoch; pages and POSTs ask for the Member.
+
+A session is good while its epoch is the member's current one: signing out, changing the
+password or an admin's ``users sign-out`` moves the epoch on and ends every earlier session,
+including copies of the cookie.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from urllib.parse import quote
 
 from fastapi import Request
 
-from broadsheet.community.accounts import Member, get_member
+from broadsheet.community.accounts import Member, end_sessions, get_member
 
 SESSION_MEMBER = "member_id"
+SESSION_EPOCH = "epoch"
 _UNSET = object()
 
 
@@ -21,8 +28,22 @@ class SignInRequired(Exception):
 
 
 def client_address(request: Request) -> str:
-    """The caller's address (what per-address rate limits count)."""
-    return request.client.host if request.client else "unknown"
+    """The caller's address, as per-address rate limits count it.
+
+    It is the connection's peer, unless that peer is a proxy the admin trusts
+    (``forwarded_allow_ips``): only then has X-Forwarded-For replaced it. An IPv6 client counts
+    by its /64, the block one subscriber usually holds, so it cannot rotate through its own
+    addresses; anything that is not an IP address counts as one "unknown" client.
+    """
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return str(address)
 
 
 def current_member(request: Request) -> Member | None:
@@ -34,6 +55,10 @@ def current_member(request: Request) -> Member | None:
         if isinstance(member_id, int):
             with request.app.state.engine.connect() as connection:
                 member = get_member(connection, member_id)
+            if member is None or request.session.get(SESSION_EPOCH) != member.session_epoch:
+                member = None  # signed out (here or elsewhere), or the account is gone
+                request.session.pop(SESSION_MEMBER, None)
+                request.session.pop(SESSION_EPOCH, None)
         request.state.member = member
     return member
 
@@ -70,10 +95,15 @@ def start_session(request: Request, member: Member) -> None:
     """Sign ``member`` in with a fresh session and CSRF token: nothing earlier carries over."""
     request.session.clear()
     request.session[SESSION_MEMBER] = member.id
+    request.session[SESSION_EPOCH] = member.session_epoch
     request.session["csrf"] = secrets.token_urlsafe(32)
     request.state.member = member
 
 
 def end_session(request: Request) -> None:
+    """Sign out: this session and every other session of the member end."""
+    member = current_member(request)
+    if member is not None:
+        end_sessions(request.app.state.engine, member.username)
     request.session.clear()
     request.state.member = None

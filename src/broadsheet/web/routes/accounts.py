@@ -1,4 +1,4 @@
-"""Sign up, sign in and sign out."""
+"""Sign up, sign in and sign out (which ends the member's sessions everywhere)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community import ratelimit
-from broadsheet.community.accounts import AccountError, Member, authenticate, create_member
+from broadsheet.community.accounts import AccountError, Member, create_member
+from broadsheet.community.passwords import HasherBusy
+from broadsheet.community.signin import sign_in
 from broadsheet.web.auth import client_address, end_session, safe_next, start_session
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
@@ -57,9 +59,7 @@ def signin(
     engine = request.app.state.engine
 
     def attempt() -> Member:
-        address, name = client_address(request), username.strip().lower()
-        ratelimit.check(engine, ratelimit.SIGN_INS, f"ip:{address}", f"username:{name}")
-        return authenticate(engine, username, password)
+        return sign_in(engine, username, password, client_address(request))
 
     return _start_session_or_explain(request, "signin.html", attempt, username, next, 401)
 
@@ -76,11 +76,25 @@ def _start_session_or_explain(
     next_url = safe_next(next_url)
     try:
         member = attempt()
-    except (AccountError, ratelimit.RateLimited) as exc:
-        status = 429 if isinstance(exc, ratelimit.RateLimited) else refused_status
-        return _form(request, template, next_url, status, error=str(exc), username=username)
+    except (AccountError, ratelimit.RateLimited, HasherBusy) as exc:
+        return refusal(request, template, exc, refused_status, next=next_url, username=username)
     start_session(request, member)
     return RedirectResponse(next_url, status_code=303)
+
+
+def refusal(
+    request: Request, template: str, exc: Exception, wrong_status: int, **context
+) -> Response:
+    """The form again, saying why it was refused.
+
+    A wrong entry answers ``wrong_status``; "wait" answers 429 (a limit) or 503 (busy hashing)
+    with Retry-After saying for how long.
+    """
+    status_code = {ratelimit.RateLimited: 429, HasherBusy: 503}.get(type(exc), wrong_status)
+    response = render(request, template, status_code=status_code, error=str(exc), **context)
+    if isinstance(exc, ratelimit.RateLimited | HasherBusy):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @router.post("/signout", dependencies=[Depends(require_csrf)])
