@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
@@ -49,6 +50,13 @@ VISITOR_MIX = {"feed": 0.5, "paper": 0.35, "search": 0.15}
 MEMBER_MIX = {"feed": 0.25, "paper": 0.25, "search": 0.1, "vote": 0.4}
 PRESSED = re.compile(r'aria-pressed="(true|false)"')
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class NoCookies(DefaultCookiePolicy):
+    """One HTTP client carries every simulated reader: each sends its own Cookie header."""
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
 
 
 @dataclass
@@ -133,7 +141,8 @@ async def run_load(
 ) -> tuple[Tally, float]:
     tally = Tally()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    jar = CookieJar(policy=NoCookies())
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, cookies=jar) as client:
         names = sorted(members)
         sessions: dict[int, tuple[str, str, int]] = {}
         for index in range(0, clients, 2):  # even clients are members
@@ -189,19 +198,24 @@ def check_votes(path: Path, tally: Tally) -> tuple[int, int, int]:
     """Acknowledged votes missing from the store, and papers whose counter is off."""
     engine = open_store(f"sqlite:///{path}")
     with engine.connect() as connection:
-        stored = set(connection.execute(select(votes.c.user_id, votes.c.paper_id)).tuples())
-        counted = connection.execute(
-            select(papers.c.id, papers.c.member_votes).where(papers.c.member_votes != 0)
-        ).tuples()
+        stored = set(connection.execute(select(votes.c.user_id, votes.c.paper_id)).all())
+        counted = dict(
+            connection.execute(
+                select(papers.c.id, papers.c.member_votes).where(papers.c.member_votes != 0)
+            ).all()
+        )
         real = dict(
             connection.execute(
                 select(votes.c.paper_id, func.count()).group_by(votes.c.paper_id)
-            ).tuples()
+            ).all()
         )
     engine.dispose()
     lost = sum((pair in stored) != state for pair, state in tally.acknowledged.items())
-    off = sum(1 for paper_id, count in counted if real.get(paper_id, 0) != count)
-    off += sum(1 for paper_id, count in real.items() if count and paper_id not in dict(counted))
+    off = sum(
+        1
+        for paper_id in counted.keys() | real.keys()
+        if counted.get(paper_id, 0) != real.get(paper_id, 0)
+    )
     return len(tally.acknowledged), lost, off
 
 

@@ -57,6 +57,8 @@ def test_index_search_and_similar(cli: CliRunner, fixtures: Path) -> None:
     assert (
         cli.invoke(app, ["import", str(fixtures / "daily_papers" / "topics.json")]).exit_code == 0
     )
+    not_indexed = cli.invoke(app, ["similar", "2401.00003"])
+    assert not_indexed.exit_code == 0 and "broadsheet index" in not_indexed.output
     keyword_only = cli.invoke(app, ["search", "pooling"])
     assert keyword_only.exit_code == 0
     assert "broadsheet index" in keyword_only.output  # says semantic search is not ready

@@ -384,6 +384,11 @@ def similar(
     except (UnknownPaper, EmbedderUnavailable) as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from exc
+    if not found and not as_json:
+        console.print(
+            f"no similar papers: {paper_id} has no vector for this model yet "
+            "(`broadsheet index` embeds it)"
+        )
     if as_json:
         payload = [{**paper_json(s.paper), "similarity": round(s.similarity, 4)} for s in found]
         typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
