@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -204,3 +205,183 @@ def test_concurrent_imports_of_the_same_papers_both_succeed(tmp_path: Path, stor
         connection.exec_driver_sql(
             "INSERT INTO papers_fts(papers_fts, rank) VALUES ('integrity-check', 1)"
         )
+
+
+GOOD_ENTRY = {
+    "paper": {
+        "id": "2401.10241",
+        "title": "Good",
+        "summary": "Fine.",
+        "authors": [{"name": "A"}],
+        "publishedAt": "2023-11-30T10:40:34Z",
+        "upvotes": 1,
+    },
+    "title": "Good",
+    "publishedAt": "2023-12-01T08:00:00Z",
+}
+GOOD_RECORD = {
+    "id": "0704.0001",
+    "title": "Good",
+    "abstract": "Fine.",
+    "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}],
+}
+GOOD_DOCUMENT = {"_id": "1", "title": "Good", "text": "Fine."}
+OVERFLOWING_DATE = "9999-12-31T23:59:59-23:59"
+
+
+def entry_with(**paper) -> dict:
+    return {**GOOD_ENTRY, "paper": {**GOOD_ENTRY["paper"], **paper}}
+
+
+# (file name, bad record, the good record after it, the field the error names)
+BAD_VALUES = {
+    "long version": ("e.jsonl", entry_with(id="2401.10241v" + "9" * 20), GOOD_ENTRY, "paper.id"),
+    "huge version": ("e.jsonl", entry_with(id="2401.10241v" + "9" * 5000), GOOD_ENTRY, "paper.id"),
+    "tz overflow": (
+        "e.jsonl",
+        entry_with(publishedAt=OVERFLOWING_DATE),
+        GOOD_ENTRY,
+        "paper.publishedAt",
+    ),
+    "feed day overflow": (
+        "e.jsonl",
+        {**GOOD_ENTRY, "publishedAt": OVERFLOWING_DATE},
+        GOOD_ENTRY,
+        "publishedAt",
+    ),
+    "feed day 9999": (
+        "e.jsonl",
+        {**GOOD_ENTRY, "publishedAt": "9999-12-31"},
+        GOOD_ENTRY,
+        "publishedAt",
+    ),
+    "upvotes 2^64-1": ("e.jsonl", entry_with(upvotes=2**64 - 1), GOOD_ENTRY, "paper.upvotes"),
+    "upvotes 2^63": ("e.jsonl", entry_with(upvotes=2**63), GOOD_ENTRY, "paper.upvotes"),
+    "upvotes 2^64": ("e.jsonl", entry_with(upvotes=2**64), GOOD_ENTRY, "paper.upvotes"),
+    "array upvotes 2^63": ("e.json", entry_with(upvotes=2**63), GOOD_ENTRY, "paper.upvotes"),
+    "submitter not text": (
+        "e.jsonl",
+        {**GOOD_ENTRY, "submittedBy": {"user": {"name": "x"}}},
+        GOOD_ENTRY,
+        "submittedBy.user",
+    ),
+    "snapshot long version": (
+        "s.jsonl",
+        {**GOOD_RECORD, "versions": [{"version": "v" + "9" * 20, "created": "2007-04-02"}]},
+        GOOD_RECORD,
+        "versions[0].version",
+    ),
+    "snapshot date not text": (
+        "s.jsonl",
+        {**GOOD_RECORD, "versions": [{"version": "v1", "created": 20070402}]},
+        GOOD_RECORD,
+        "versions[0].created",
+    ),
+    "snapshot tz overflow": (
+        "s.jsonl",
+        {**GOOD_RECORD, "versions": [], "update_date": OVERFLOWING_DATE},
+        GOOD_RECORD,
+        "update_date",
+    ),
+    "snapshot id version": (
+        "s.jsonl",
+        {**GOOD_RECORD, "id": "0704.0001v" + "9" * 20},
+        GOOD_RECORD,
+        "id",
+    ),
+    "beir id with a control character": (
+        "corpus.jsonl",
+        {**GOOD_DOCUMENT, "_id": "1\x00"},
+        GOOD_DOCUMENT,
+        "_id",
+    ),
+}
+FORMAT_OF = {"e.jsonl": "daily-papers", "e.json": "daily-papers", "s.jsonl": "arxiv-snapshot"}
+
+
+def write_records(path: Path, records: list[dict]) -> Path:
+    """JSON lines, or a JSON array for ``.json`` (the standard library writes any integer)."""
+    if path.suffix == ".json":
+        path.write_text(json.dumps(records))
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def run_status(store: Engine) -> list[str]:
+    with store.connect() as connection:
+        return connection.execute(select(import_runs.c.status)).scalars().all()
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_a_bad_value_is_skipped_with_file_line_and_field(
+    store: Engine, tmp_path: Path, case: str
+) -> None:
+    name, bad, good, field = BAD_VALUES[case]
+    path = write_records(tmp_path / name, [bad, good])
+    summary = import_file(store, path, fmt=FORMAT_OF.get(name, "beir"), on_error=OnError.skip)
+    where = f"{path}: entry 1" if name.endswith(".json") else f"{path}:1"
+    assert len(summary.error_messages) == 1
+    assert summary.error_messages[0].startswith(f"{where}: field {field!r}: ")
+    assert (summary.read, summary.added, summary.skipped) == (2, 1, 1)
+    assert paper_count(store) == 1
+    assert run_status(store) == ["done"]
+
+
+@pytest.mark.parametrize("case", ["long version", "tz overflow", "upvotes 2^63"])
+def test_a_bad_value_stops_the_import_and_closes_the_run(
+    store: Engine, tmp_path: Path, case: str
+) -> None:
+    name, bad, good, field = BAD_VALUES[case]
+    path = write_records(tmp_path / name, [good, bad])
+    with pytest.raises(ImportAborted) as caught:
+        import_file(store, path, on_error=OnError.abort, batch_size=1)
+    assert (caught.value.error.line, caught.value.error.field) == (2, field)
+    assert paper_count(store) == 1
+    assert run_status(store) == ["failed"]
+
+
+def test_an_unused_huge_number_does_not_stop_an_array(store: Engine, tmp_path: Path) -> None:
+    """Fields the importer does not read may hold any number; the entries after it still count."""
+    other = entry_with(id="2401.10242")
+    path = write_records(tmp_path / "e.json", [entry_with(numComments=2**64), other])
+    summary = import_file(store, path, on_error=OnError.skip)
+    assert (summary.read, summary.added, summary.errors) == (2, 2, 0)
+
+
+def test_an_unexpected_failure_closes_the_run(store: Engine, fixtures: Path) -> None:
+    def progress(done: int) -> None:
+        raise RuntimeError("the progress display broke")
+
+    path = fixtures / "arxiv_snapshot" / "good.jsonl"
+    with pytest.raises(RuntimeError):
+        import_file(store, path, position=progress, prefetch=False)
+    assert run_status(store) == ["failed"]
+    summary = import_file(store, path)  # and the next import starts afresh or resumes
+    assert summary.read + (summary.resumed_from_line or 0) == 3
+    assert run_status(store)[-1] == "done"
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 1000])
+def test_duplicate_ids_in_one_file_add_up(store: Engine, tmp_path: Path, batch_size: int) -> None:
+    """Every record read is added, updated, unchanged or skipped, whatever the batch size."""
+    renamed = entry_with(title="Renamed")
+    other = entry_with(id="2401.10242")
+    records = [GOOD_ENTRY, GOOD_ENTRY, renamed, {"paper": 1}, other]
+    path = write_records(tmp_path / "e.jsonl", records)
+    summary = import_file(store, path, on_error=OnError.skip, batch_size=batch_size)
+    counted = (summary.added, summary.updated, summary.unchanged, summary.skipped)
+    assert counted == (2, 1, 1, 1)
+    assert summary.read == sum(counted) == 5
+    with store.connect() as connection:
+        run = connection.execute(select(import_runs)).mappings().one()
+    stored = (run["added"], run["updated"], run["unchanged"], run["skipped"])
+    assert stored == counted and run["read"] == 5
+
+
+def test_reader_process_passes_bad_records_on(store: Engine, tmp_path: Path) -> None:
+    """Errors found in the reader process reach the importer with their location."""
+    path = write_records(tmp_path / "e.jsonl", [entry_with(upvotes=-1), GOOD_ENTRY])
+    summary = import_file(store, path, on_error=OnError.skip, prefetch=True)
+    assert summary.added == 1
+    assert summary.error_messages[0].startswith(f"{path}:1: field 'paper.upvotes': ")

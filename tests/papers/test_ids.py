@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broadsheet.papers.ids import ArxivId, InvalidArxivId, is_arxiv_id, parse_arxiv_id
+from broadsheet.papers.ids import (
+    MAX_VERSION,
+    ArxivId,
+    InvalidArxivId,
+    is_arxiv_id,
+    parse_arxiv_id,
+    parse_version,
+)
 
 
 @pytest.mark.parametrize(
@@ -116,3 +123,27 @@ def test_arbitrary_text_parses_or_raises_invalid(text: str) -> None:
     except InvalidArxivId:
         return
     assert parse_arxiv_id(parsed.id).id == parsed.id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2401.01234v" + "9" * 20,  # fits Python, not a database column
+        "2401.01234v" + "9" * 5000,  # more digits than Python turns into a number
+        "hep-th/9901001v10000",
+        "2401.01234v0",
+        "٢٤٠١.٠١٢٣٤",  # digits of another script
+    ],
+)
+def test_rejects_versions_and_digits_no_paper_has(text: str) -> None:
+    with pytest.raises(InvalidArxivId):
+        parse_arxiv_id(text)
+
+
+@given(st.text(alphabet="0123456789v", max_size=30))
+def test_parse_version_gives_a_real_version_or_raises_invalid(text: str) -> None:
+    try:
+        version = parse_version(text)
+    except InvalidArxivId:
+        return
+    assert 1 <= version <= MAX_VERSION

@@ -143,3 +143,42 @@ def test_failed_batch_leaves_nothing_half_written(store: Engine, monkeypatch) ->
         upsert_papers(connection, [make_paper("2401.00001"), make_paper("2401.00002")])
     assert count(store, papers) == 0
     assert count(store, authors) == 0
+
+
+def test_stored_display_fields_hold_no_control_characters(store: Engine) -> None:
+    """Display columns are cleaned; the raw columns keep what came."""
+    dirty = "\x01Bad\x02\x1b[1m text\x85\ufffe"
+    paper = make_paper(
+        title_raw=dirty,
+        abstract_raw=f"An{dirty}",
+        authors=[f"Ada{dirty}"],
+        categories=["cs.LG\x00"],
+        comment=dirty,
+        doi=f"10.1/x{dirty}",
+        journal_ref=dirty,
+        report_no=dirty,
+        license=dirty,
+        links={"code": f"https://x.org/{dirty}"},
+        organisation=Organisation("org\x01", f"Org{dirty}", dirty),
+        feed=FeedPlacement(date(2024, 1, 3), "daily_papers", f"user{dirty}"),
+    )
+    upsert(store, paper)
+    with store.connect() as connection:
+        stored = get_paper(connection, "2401.01234")
+        submitter = connection.execute(select(feed_entries.c.submitted_by)).scalar_one()
+        category = connection.execute(select(paper_categories.c.category)).scalar_one()
+    assert stored["title"] == "Bad[1m text"
+    assert stored["title_raw"] == dirty
+    assert stored["abstract_raw"] == f"An{dirty}"
+    assert stored["authors"] == ["AdaBad[1m text"]
+    values = [
+        *(stored[name] for name in ("abstract", "comment", "doi", "journal_ref", "report_no")),
+        *(stored[name] for name in ("license", "categories", "primary_category")),
+        *stored["links"].values(),
+        *(stored[name] for name in ("organisation_slug", "organisation_name")),
+        stored["organisation_full_name"],
+        submitter,
+        category,
+    ]
+    for value in values:
+        assert value.isprintable(), value

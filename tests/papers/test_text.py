@@ -12,7 +12,15 @@ from broadsheet.papers.text import (
     clean_text,
     collapse_whitespace,
     delatex,
+    drop_control_characters,
 )
+
+# what the display text never holds: C0/C1 controls but tab and line feed, surrogates, and the
+# two non-characters XML cannot hold
+FORBIDDEN = {*map(chr, range(0x20)), *map(chr, range(0x7F, 0xA0)), "\ufffe", "\uffff"} - {
+    "\t",
+    "\n",
+}
 
 
 @pytest.mark.parametrize(
@@ -51,7 +59,14 @@ def test_author_names() -> None:
     assert clean_author_name("  Ada   Lovelace ") == "Ada Lovelace"
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="\\${}~`"), max_size=200))
+@given(
+    st.text(
+        alphabet=st.characters(
+            blacklist_characters="\\${}~`\ufffe\uffff", blacklist_categories=("Cc", "Cs")
+        ),
+        max_size=200,
+    )
+)
 def test_text_without_markup_only_loses_extra_whitespace(text: str) -> None:
     assert delatex(text) == text
     assert " ".join(clean_text(text).split()) == " ".join(text.split())
@@ -72,3 +87,35 @@ def test_collapse_whitespace_matches_splitting_on_any_whitespace(text: str) -> N
 @given(st.text(max_size=60))
 def test_markup_check_agrees_with_the_latex_characters(text: str) -> None:
     assert _has_markup(text) == any(c in "\\${}~`" for c in text)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Title\x01\x02\x03 here", "Title here"),
+        ("a\x00b", "ab"),
+        ("costs \\$5\x00 and $\\alpha$\x00", "costs $5 and α"),
+        ("C1\x85\x9f controls\x7f", "C1 controls"),
+        ("not\ufffe chars\uffff", "not chars"),
+        ("lone \ud800surrogate", "lone surrogate"),
+        ("tab\tand\nnewline", "tab and newline"),
+        ("Ünïcödé\x01 stays", "Ünïcödé stays"),
+    ],
+)
+def test_display_text_drops_control_characters(raw: str, clean: str) -> None:
+    assert clean_text(raw) == clean
+    assert clean_author_name(raw) == clean
+
+
+def test_drop_control_characters_keeps_tab_and_newline() -> None:
+    assert drop_control_characters("a\tb\nc\x01\r\x1b[31m") == "a\tb\nc[31m"
+    plain = "Plain printable ASCII, as most titles are."
+    assert drop_control_characters(plain) is plain
+
+
+@given(st.text(max_size=200))
+def test_display_text_never_holds_a_control_character(text: str) -> None:
+    for cleaned in (clean_text(text), clean_author_name(text), drop_control_characters(text)):
+        assert not FORBIDDEN & set(cleaned)
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for c in cleaned)
+        cleaned.encode("utf-8")  # storable as UTF-8

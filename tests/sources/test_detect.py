@@ -25,3 +25,11 @@ def test_unknown_format_names_the_file(tmp_path: Path) -> None:
     path.write_text('{"hello": "world"}\n')
     with pytest.raises(UnknownFormat, match=r"mystery\.jsonl"):
         detect_format(path)
+
+
+def test_a_bad_first_record_does_not_hide_the_format(tmp_path: Path) -> None:
+    """The importer reports the bad record with its line; detection looks past it."""
+    path = tmp_path / "corpus.jsonl"
+    deep = "[" * 2000 + "]" * 2000
+    path.write_text(f'{{"_id": "1", "x": {deep}}}\n{{oops\n{{"_id": "2", "text": "t"}}\n')
+    assert detect_format(path) == "beir"

@@ -6,6 +6,7 @@ is unchanged (same size and modification time); upserts make any overlap harmles
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -37,6 +38,12 @@ class OnError(StrEnum):
 
 @dataclass(slots=True)
 class ImportSummary:
+    """What one import did: ``read == added + updated + unchanged + skipped``.
+
+    A record whose id came earlier in the file counts as updated or unchanged against it;
+    ``errors`` counts bad records, skipped ones and the one that stopped an import.
+    """
+
     path: str
     format: str
     read: int = 0
@@ -204,7 +211,6 @@ def import_file(
                     summary.errors += 1
                     summary.error_messages.append(str(item.error))
                     summary.seconds = time.perf_counter() - started
-                    _finish_run(engine, run_id, "failed")
                     raise ImportAborted(item.error, summary)
                 batch_errors += 1
                 if len(summary.error_messages) < MAX_KEPT_ERRORS:
@@ -216,8 +222,11 @@ def import_file(
             if batch_read >= batch_size:
                 flush()
         flush()
-    except KeyboardInterrupt:
-        _finish_run(engine, run_id, "interrupted")
+    except BaseException as exc:
+        # whatever stopped it, the run is not left "running"; its last batch is its checkpoint
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        with contextlib.suppress(Exception):  # the error that stopped the import matters more
+            _finish_run(engine, run_id, status)
         raise
     finally:
         close = getattr(items, "close", None)

@@ -1,10 +1,13 @@
-"""Dates from the sources, as naive UTC datetimes."""
+"""Dates from the sources, as naive UTC datetimes, within the years a paper can carry."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 
+# No paper is dated outside these years; the calendar's own ends (year 1, 9999) overflow as
+# soon as anything adds a day or a time zone to them.
+YEARS = range(1000, 3000)
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -26,7 +29,20 @@ def _arxiv_version_date(text: str) -> datetime | None:
 
 
 def parse_datetime(value: str) -> datetime:
-    """ISO 8601 (``2023-11-30T10:40:34Z``, ``2023-11-30``) or RFC 2822 (arXiv versions)."""
+    """ISO 8601 (``2023-11-30T10:40:34Z``, ``2023-11-30``) or RFC 2822 (arXiv versions).
+
+    Raises ``ValueError`` for anything else, including dates outside ``YEARS``.
+    """
+    try:
+        parsed = _parse(value)
+    except OverflowError as exc:  # a time zone that moves the date past the calendar's end
+        raise ValueError(f"{value!r} is out of range") from exc
+    if parsed.year not in YEARS:
+        raise ValueError(f"{value!r} is out of range (years {YEARS[0]} to {YEARS[-1]})")
+    return parsed
+
+
+def _parse(value: str) -> datetime:
     text = value.strip()
     if not text:
         raise ValueError("empty date")

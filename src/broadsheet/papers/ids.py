@@ -15,12 +15,16 @@ _PREFIX = re.compile(
     r"(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)",
     re.IGNORECASE,
 )
-_NEW = re.compile(r"(?P<yymm>\d{4})\.(?P<number>\d{4,5})(?:v(?P<version>\d+))?")
+# ASCII digits only (``\d`` alone also takes other scripts' digits)
+_NEW = re.compile(r"(?P<yymm>\d{4})\.(?P<number>\d{4,5})(?:v(?P<version>\d+))?", re.ASCII)
 _OLD = re.compile(
     r"(?P<archive>[a-z]+(?:-[a-z]+)?)(?:\.[a-z]{2})?/(?P<yymm>\d{4})(?P<number>\d{3})"
     r"(?:v(?P<version>\d+))?",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
+_VERSION = re.compile(r"v?(\d+)", re.ASCII)
+# Papers have a few versions, rarely dozens; a larger number is a mistake, whatever it fits.
+MAX_VERSION = 9999
 
 
 class InvalidArxivId(ValueError):
@@ -48,10 +52,21 @@ def _strip_decoration(text: str) -> str:
 def _check_version(raw: str | None, original: str) -> int | None:
     if raw is None:
         return None
-    version = int(raw)
-    if version < 1:
-        raise InvalidArxivId(f"{original!r} has version v{raw}; versions start at v1")
-    return version
+    return parse_version(raw, original)
+
+
+def parse_version(text: str, original: str | None = None) -> int:
+    """A version number from ``"v2"`` or ``"2"``: 1 to ``MAX_VERSION``, else ``InvalidArxivId``."""
+    match = _VERSION.fullmatch(text)
+    where = repr(original if original is not None else text)
+    if match is None:
+        raise InvalidArxivId(f"{where} is not a version (expected e.g. v2)")
+    digits = match[1].lstrip("0")
+    if not digits:
+        raise InvalidArxivId(f"{where} has version v0; versions start at v1")
+    if len(digits) > len(str(MAX_VERSION)) or int(digits) > MAX_VERSION:
+        raise InvalidArxivId(f"{where}: a version above v{MAX_VERSION} is not real")
+    return int(digits)
 
 
 def parse_arxiv_id(text: str) -> ArxivId:

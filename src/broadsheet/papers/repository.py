@@ -24,7 +24,7 @@ from broadsheet.db.schema import (
 )
 from broadsheet.db.version import bump_version
 from broadsheet.papers.record import Paper
-from broadsheet.papers.text import clean_author_name, clean_text
+from broadsheet.papers.text import clean_author_name, clean_text, drop_control_characters
 
 # Fields a newer version of a paper replaces (an older version never does).
 VERSIONED_FIELDS = (
@@ -67,9 +67,18 @@ def _present(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
+def _field(value: str | None) -> str | None:
+    """A short display field as it came, less control characters (None when nothing is left)."""
+    return drop_control_characters(value) or None if value else None
+
+
 def prepare_row(paper: Paper) -> dict[str, Any]:
-    """The store row for ``paper`` before merging: cleaned text, names and categories."""
+    """The store row for ``paper`` before merging: cleaned text, names and categories.
+
+    Every display column is cleaned text (no control characters); ``*_raw`` keep what came.
+    """
     names = [n for n in (clean_author_name(a) for a in paper.authors) if n]
+    categories = [c for c in map(drop_control_characters, paper.categories) if c]
     return {
         "id": paper.id,
         "version": paper.version,
@@ -78,18 +87,20 @@ def prepare_row(paper: Paper) -> dict[str, Any]:
         "abstract": clean_text(paper.abstract_raw),
         "abstract_raw": paper.abstract_raw,
         "authors": names,
-        "primary_category": paper.categories[0] if paper.categories else None,
-        "categories": " ".join(paper.categories),
+        "primary_category": categories[0] if categories else None,
+        "categories": " ".join(categories),
         "published_at": paper.published_at,
         "updated_at": paper.updated_at,
-        "comment": paper.comment,
-        "doi": paper.doi,
-        "journal_ref": paper.journal_ref,
-        "report_no": paper.report_no,
-        "license": paper.license,
-        "links": dict(paper.links),
+        "comment": _field(paper.comment),
+        "doi": _field(paper.doi),
+        "journal_ref": _field(paper.journal_ref),
+        "report_no": _field(paper.report_no),
+        "license": _field(paper.license),
+        "links": {kind: url for kind, raw in paper.links.items() if (url := _field(raw))},
         "upvotes": paper.upvotes,
-        "organisation_slug": paper.organisation.slug if paper.organisation else None,
+        "organisation_slug": (
+            drop_control_characters(paper.organisation.slug) if paper.organisation else None
+        ),
         "source": paper.source,
         "fresh_hash": None,
     }
@@ -144,6 +155,11 @@ def record_hash(row: dict[str, Any]) -> str:
     return hashlib.md5(payload, usedforsecurity=False).hexdigest()
 
 
+def _stored_hash(row: dict[str, Any]) -> str:
+    """The record hash ``row`` would be stored with as a new paper."""
+    return record_hash(merge_rows(None, row))
+
+
 def _existing_rows(connection: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     columns = [
@@ -169,15 +185,24 @@ def _existing_rows(connection: Connection, ids: Sequence[str]) -> dict[str, dict
 
 
 def _organisation_ids(connection: Connection, batch: Sequence[Paper]) -> dict[str, int]:
-    wanted = {p.organisation.slug: p.organisation for p in batch if p.organisation}
+    wanted = {
+        drop_control_characters(p.organisation.slug): p.organisation
+        for p in batch
+        if p.organisation
+    }
     if not wanted:
         return {}
     now = _now()
     connection.execute(
         insert_ignoring_conflicts(connection, organisations, ["slug"]),
         [
-            {"slug": o.slug, "name": o.name, "full_name": o.full_name, "created_at": now}
-            for o in wanted.values()
+            {
+                "slug": slug,
+                "name": drop_control_characters(o.name),
+                "full_name": _field(o.full_name),
+                "created_at": now,
+            }
+            for slug, o in wanted.items()
         ],
     )
     rows = connection.execute(
@@ -288,6 +313,9 @@ def upsert_papers(
 ) -> UpsertCounts:
     """Store ``batch`` in the caller's transaction; returns how many were added/updated/unchanged.
 
+    Every record counts once: a later record of an id the batch already holds counts as
+    updated or unchanged against the earlier one, as it would in a later batch, so the counts
+    do not depend on how a file is cut into batches.
     Re-running the same batch changes nothing. Feed placements are added once per paper and day.
     With ``author_cache``, the caller must ``commit`` or ``discard`` it with the transaction.
     """
@@ -298,12 +326,19 @@ def upsert_papers(
     # other writer can add or change these papers between the reads below and the writes.
     bump_version(connection)
     incoming: dict[str, dict[str, Any]] = {}
-    previous_in_batch: dict[str, int] = {}  # how many records of each id this batch holds
+    merged_in_batch: set[str] = set()  # ids with more than one record in this batch
     for paper in batch:  # later records of the same id merge onto earlier ones
         row = paper.prepared or prepare_row(paper)
         previous = incoming.get(paper.id)
-        incoming[paper.id] = row if previous is None else merge_rows(previous, row)
-        previous_in_batch[paper.id] = previous_in_batch.get(paper.id, 0) + 1
+        if previous is None:
+            incoming[paper.id] = row
+            continue
+        incoming[paper.id] = merge_rows(previous, row)
+        merged_in_batch.add(paper.id)
+        if _stored_hash(incoming[paper.id]) == _stored_hash(previous):
+            counts.unchanged += 1
+        else:
+            counts.updated += 1
     existing = _existing_rows(connection, list(incoming))
     org_ids = _organisation_ids(connection, batch)
     now = _now()
@@ -313,7 +348,7 @@ def upsert_papers(
         before = existing.get(paper_id)
         merged = merge_rows(before, row)
         fresh_hash = merged.pop("fresh_hash", None)
-        if before is None and fresh_hash and previous_in_batch.get(paper_id, 1) == 1:
+        if before is None and fresh_hash and paper_id not in merged_in_batch:
             merged["record_hash"] = fresh_hash
         else:
             merged["record_hash"] = record_hash(merged)
@@ -330,7 +365,7 @@ def upsert_papers(
     _number_new_papers(connection, to_insert)
     bulk_insert(connection, papers, to_insert)
     _index_new_papers(connection, to_insert)
-    counts.added = len(to_insert)
+    counts.added += len(to_insert)
     if to_update:
         columns = (
             *VERSIONED_FIELDS,
@@ -349,7 +384,7 @@ def upsert_papers(
         connection.execute(
             statement, [{"_id": r["id"], **{name: r[name] for name in columns}} for r in to_update]
         )
-        counts.updated = len(to_update)
+        counts.updated += len(to_update)
     _replace_links(connection, to_insert, replacing=False, cache=author_cache)
     _replace_links(connection, to_update, replacing=True, cache=author_cache)
     placements = [
@@ -357,7 +392,7 @@ def upsert_papers(
             "paper_id": p.id,
             "day": p.feed.day,
             "source": p.feed.source,
-            "submitted_by": p.feed.submitted_by,
+            "submitted_by": _field(p.feed.submitted_by),
             "created_at": now,
         }
         for p in batch

@@ -1,8 +1,11 @@
-"""Display text from raw source text: whitespace, hard line breaks and LaTeX debris.
+"""Display text from raw source text: whitespace, hard line breaks, LaTeX debris, controls.
 
 The raw text is always kept; this makes the readable one. It handles what arXiv abstracts
 actually carry (accents, font commands, inline math with Greek letters and common symbols,
 escaped characters, protective braces) and leaves anything else readable rather than exact.
+Display text never holds a control character other than tab and newline, a surrogate, or
+U+FFFE/U+FFFF: XML (feeds) cannot carry them, terminals act on them, and highlighting uses
+some of them as its own markers.
 """
 
 from __future__ import annotations
@@ -161,9 +164,23 @@ _ESCAPES = {
     "\\\\": " ",
 }
 _ESCAPE = re.compile(r"\\[%&_#{},;! \\]")
-_DOLLAR_MARK = "\x00"
+_DOLLAR_MARK = "\x00"  # a NUL in the text itself is dropped before the mark is used
 _UNKNOWN_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
 _PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t]*\n\s*|(?<=[.!?:]\n)[ \t]+(?=\S))")
+
+
+# C0 and C1 control characters but tab and newline, surrogates (only a lone one can be in a
+# str), and the non-characters U+FFFE and U+FFFF
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def drop_control_characters(text: str) -> str:
+    """``text`` without the characters display text never holds (tab and newline stay).
+
+    ``str.isprintable`` (a quick test in C) is true for nearly every title and name, so the
+    regular expression runs only on text with a tab, a newline or something to drop.
+    """
+    return text if text.isprintable() else _CONTROL.sub("", text)
 
 
 def _accent(match: re.Match[str]) -> str:
@@ -191,6 +208,8 @@ def delatex(text: str) -> str:
     """Turn LaTeX markup into plain readable text; text without markup passes unchanged."""
     if not _has_markup(text):
         return text
+    if _DOLLAR_MARK in text:
+        text = text.replace(_DOLLAR_MARK, "")
     text = text.replace("\\$", _DOLLAR_MARK)
     if "\\" in text:
         text = _ACCENT.sub(_accent, text)
@@ -208,18 +227,18 @@ def delatex(text: str) -> str:
 
 
 def collapse_whitespace(text: str) -> str:
-    """``" ".join(text.split())``, without splitting ordinary wrapped ASCII text into words."""
+    """``" ".join(text.split())`` without control characters, quickly for plain ASCII text."""
     flat = text.replace("\n", " ")
-    # printable ASCII has no whitespace but the space: single spaces between words already
-    if (
-        flat.isascii()
-        and flat.isprintable()
-        and "  " not in flat
-        and not flat.startswith(" ")
-        and not flat.endswith(" ")
-    ):
-        return flat
-    return " ".join(text.split())
+    # printable ASCII has no control characters and no whitespace but the space
+    if flat.isascii() and flat.isprintable():
+        if "  " in flat or flat.startswith(" ") or flat.endswith(" "):
+            return " ".join(flat.split())
+        return flat  # single spaces between words already
+    joined = " ".join(text.split())
+    if joined.isprintable():
+        return joined
+    # a dropped character may have stood between two spaces
+    return " ".join(_CONTROL.sub("", joined).split())
 
 
 def _paragraphs(text: str) -> list[str]:

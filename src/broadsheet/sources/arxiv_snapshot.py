@@ -6,11 +6,12 @@ About 2.7 million lines and 4+ GB: read line by line, never whole.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from broadsheet.papers.dates import parse_datetime
-from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
+from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id, parse_version
 from broadsheet.papers.record import Paper
 from broadsheet.sources.base import (
     FieldError,
@@ -47,21 +48,40 @@ def _authors(record: dict[str, Any]) -> list[str]:
     return [n.strip() for n in raw.replace(" and ", ", ").split(",") if n.strip()]
 
 
+def _version_number(versions: list, i: int) -> int:
+    entry = versions[i]
+    if not isinstance(entry, dict):
+        raise FieldError(f"versions[{i}]", "expected {'version': 'v1', 'created': DATE}")
+    value = entry.get("version")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FieldError(f"versions[{i}].version", f"expected text like v1, got {value!r}")
+    try:
+        return parse_version(str(value))
+    except InvalidArxivId as exc:
+        raise FieldError(f"versions[{i}].version", str(exc)) from exc
+
+
+def _created(versions: list, i: int) -> datetime:
+    value = versions[i].get("created")
+    if not isinstance(value, str):
+        raise FieldError(f"versions[{i}].created", f"expected a date, got {value!r}")
+    try:
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise FieldError(f"versions[{i}].created", str(exc)) from exc
+
+
 def _versions(record: dict[str, Any]) -> tuple[int | None, Any, Any]:
+    """The latest version number, and when the first and the last version were made."""
     versions = record.get("versions") or []
     if not isinstance(versions, list):
         raise FieldError("versions", "expected a list")
     if not versions:
         return None, None, None
-    try:
-        numbers = [int(str(v["version"]).lstrip("v")) for v in versions]
-        first = parse_datetime(versions[0]["created"])
-        last = parse_datetime(versions[-1]["created"]) if len(versions) > 1 else first
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FieldError(
-            "versions", f"expected [{{'version': 'v1', 'created': DATE}}] ({exc})"
-        ) from exc
-    return max(numbers), first, last
+    latest = max(_version_number(versions, i) for i in range(len(versions)))
+    first = _created(versions, 0)
+    last = _created(versions, len(versions) - 1) if len(versions) > 1 else first
+    return latest, first, last
 
 
 def _raw_text(record: dict[str, Any], name: str) -> str:

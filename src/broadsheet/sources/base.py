@@ -1,4 +1,9 @@
-"""What every source yields: a parsed paper or a located error, with where to resume."""
+"""What every source yields: a parsed paper or a located error, with where to resume.
+
+Records are read one at a time, in memory bounded by the largest record, and every way a
+record can be wrong ends in a ``RecordError`` naming the file, the line (or entry) and, for a
+bad value, the field: the importer can skip it and go on.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,30 @@ from typing import IO, Any
 import orjson
 
 from broadsheet.papers.record import Paper
+from broadsheet.sources.json_scan import BrokenArray, deeper_than, split_array
+
+# Real records nest 4 levels at most (a daily-papers entry holds a paper, its author list and
+# each author; an arXiv snapshot record 3, a BEIR document 1); deeper input is made up, and
+# is refused before any parser spends memory on it.
+MAX_DEPTH = 64
+# The largest integer a store column holds (SQLite INTEGER, PostgreSQL BIGINT).
+MAX_STORED_INT = 2**63 - 1
+# Error messages quote the bad value; this much of it is enough to find it.
+MAX_MESSAGE = 300
 
 
 class RecordError(ValueError):
     """A record that cannot be read, located by file, line (or record number) and field."""
 
     def __init__(self, path: str, line: int, field: str | None, message: str, unit: str = "line"):
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         self.path, self.line, self.field, self.message, self.unit = path, line, field, message, unit
         where = f"{path}:{line}" if unit == "line" else f"{path}: {unit} {line}"
         super().__init__(f"{where}: {'field ' + repr(field) + ': ' if field else ''}{message}")
+
+    def __reduce__(self):  # errors travel from the reader process to the importer
+        return RecordError, (self.path, self.line, self.field, self.message, self.unit)
 
 
 class FieldError(ValueError):
@@ -66,6 +86,64 @@ def optional_str(obj: dict[str, Any], name: str, prefix: str = "") -> str | None
     return value.strip() or None
 
 
+def whole_number(obj: dict[str, Any], name: str, prefix: str = "", default: int = 0) -> int:
+    """``obj[name]`` (``default`` if absent): a whole number from 0 to what the store holds."""
+    value = obj.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STORED_INT:
+        raise FieldError(prefix + name, f"expected a whole number from 0 to 2⁶³-1, got {value!r}")
+    return value
+
+
+def _nests_deeper(obj: dict[str, Any] | list, limit: int) -> bool:
+    """Whether the parsed ``obj`` nests more than ``limit`` levels (``obj`` itself is one)."""
+    levels = [(obj, 1)]
+    while levels:
+        value, depth = levels.pop()
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                if depth == limit:
+                    return True
+                levels.append((child, depth + 1))
+    return False
+
+
+def parse_record(
+    data: bytes | None,
+    parse: Callable[[dict[str, Any]], Paper],
+    where: tuple[str, int, str],
+    resume_at: int,
+) -> Parsed:
+    """One record's JSON text (None: nested too deep) as a paper or a located error.
+
+    ``where`` is (file, line or entry number, "line" or "entry").
+    """
+    name, line, unit = where
+
+    def error(field: str | None, message: str) -> Parsed:
+        return Parsed(line, resume_at, error=RecordError(name, line, field, message, unit))
+
+    too_deep = f"nested deeper than {MAX_DEPTH} levels"
+    if data is None:
+        return error(None, too_deep)
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return error(None, too_deep if deeper_than(data, MAX_DEPTH) else f"not valid JSON ({exc})")
+    if not isinstance(obj, dict):
+        return error(None, f"expected a JSON object, got {type(obj).__name__}")
+    # a record with few brackets cannot nest deeply (counting them is far quicker than walking)
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _nests_deeper(obj, MAX_DEPTH):
+        return error(None, too_deep)
+    try:
+        return Parsed(line, resume_at, paper=parse(obj))
+    except FieldError as exc:
+        return error(exc.field, exc.message)
+    except MemoryError:
+        raise
+    except Exception as exc:  # a value no check foresaw: still located, and skippable
+        return error(None, f"could not be read ({type(exc).__name__}: {exc})")
+
+
 def read_json_lines(
     path: Path,
     parse: Callable[[dict[str, Any]], Paper],
@@ -86,20 +164,34 @@ def read_json_lines(
                 position(offset)
             if raw.isspace():  # a blank line
                 continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                yield Parsed(
-                    line, offset, error=RecordError(name, line, None, f"not valid JSON ({exc})")
-                )
-                continue
-            if not isinstance(obj, dict):
-                message = f"expected a JSON object, got {type(obj).__name__}"
-                yield Parsed(line, offset, error=RecordError(name, line, None, message))
-                continue
-            try:
-                yield Parsed(line, offset, paper=parse(obj))
-            except FieldError as exc:
-                yield Parsed(line, offset, error=RecordError(name, line, exc.field, exc.message))
+            yield parse_record(raw, parse, (name, line, "line"), offset)
         if position is not None:
             position(offset)
+
+
+def read_json_array(
+    path: Path,
+    parse: Callable[[dict[str, Any]], Paper],
+    start_index: int = 0,
+    position: Callable[[int], None] | None = None,
+) -> Iterator[Parsed]:
+    """Parse the entries of a JSON array after the first ``start_index`` (resume by entry)."""
+    name = str(path)
+    with open_binary(path) as handle:
+        index = 0
+        try:
+            for entry in split_array(handle, MAX_DEPTH):
+                index = entry.index
+                if position is not None and index % 64 == 0:
+                    position(handle.tell())
+                if index > start_index:
+                    yield parse_record(entry.data, parse, (name, index, "entry"), index)
+        except BrokenArray as exc:
+            message = (
+                f"not valid JSON after entry {index} ({exc}); nothing past this point was read"
+            )
+            yield Parsed(
+                index + 1, index, error=RecordError(name, index + 1, None, message, "entry")
+            )
+        if position is not None:
+            position(handle.tell())

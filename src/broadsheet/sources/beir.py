@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from broadsheet.papers.record import Paper
+from broadsheet.papers.text import drop_control_characters
 from broadsheet.sources.base import FieldError, Parsed, optional_str, read_json_lines
 
 FORMAT = "beir"
@@ -39,6 +40,8 @@ def parse_document(record: dict[str, Any], corpus: str) -> Paper:
         raw_id = str(raw_id)
     if not isinstance(raw_id, str) or not raw_id.strip():
         raise FieldError("_id", "missing" if raw_id is None else "expected non-empty text")
+    if drop_control_characters(raw_id) != raw_id:  # ids go into links and feeds as they are
+        raise FieldError("_id", f"{raw_id!r} holds a control character")
     text = optional_str(record, "text") or ""
     title = optional_str(record, "title") or ""
     if not text and not title:

@@ -11,20 +11,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import ijson
-
 from broadsheet.papers.dates import parse_datetime
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.record import FeedPlacement, Organisation, Paper
+from broadsheet.papers.text import drop_control_characters
 from broadsheet.sources.base import (
     FieldError,
     Parsed,
-    RecordError,
     open_binary,
     optional_str,
+    read_json_array,
     read_json_lines,
     require,
     require_str,
+    whole_number,
 )
 
 FORMAT = "daily-papers"
@@ -48,13 +48,20 @@ def _organisation(paper: dict[str, Any]) -> Organisation | None:
         return None
     if not isinstance(org, dict):
         raise FieldError("paper.organization", "expected an object with name and fullname")
-    name = optional_str(org, "name", "paper.organization.")
+    name = drop_control_characters(optional_str(org, "name", "paper.organization.") or "")
     if not name:
         raise FieldError("paper.organization.name", "missing")
     slug = _SLUG.sub("-", name.lower()).strip("-") or name
     return Organisation(
         slug=slug, name=name, full_name=optional_str(org, "fullname", "paper.organization.")
     )
+
+
+def _submitter(obj: dict[str, Any], name: str) -> str | None:
+    submitter = obj.get(name)
+    if not isinstance(submitter, dict):
+        return None
+    return optional_str(submitter, "user", f"{name}.")
 
 
 def parse_entry(entry: dict[str, Any]) -> Paper:
@@ -79,9 +86,7 @@ def parse_entry(entry: dict[str, Any]) -> Paper:
         if not isinstance(name, str):
             raise FieldError(f"paper.authors[{i}].name", "expected text")
         author_names.append(name)
-    upvotes = paper.get("upvotes", 0)
-    if isinstance(upvotes, bool) or not isinstance(upvotes, int) or upvotes < 0:
-        raise FieldError("paper.upvotes", f"expected a whole number ≥ 0, got {upvotes!r}")
+    upvotes = whole_number(paper, "upvotes", "paper.")
     published = _date(paper, "publishedAt", "paper.")
     featured = _date(entry, "publishedAt", "") or published
     if featured is None:
@@ -91,8 +96,7 @@ def parse_entry(entry: dict[str, Any]) -> Paper:
         links["code"] = repo
     if page := optional_str(paper, "projectPage", "paper."):
         links["project"] = page
-    submitter = entry.get("submittedBy") or paper.get("submittedOnDailyBy")
-    submitted_by = submitter.get("user") if isinstance(submitter, dict) else None
+    submitted_by = _submitter(entry, "submittedBy") or _submitter(paper, "submittedOnDailyBy")
     return Paper(
         id=arxiv_id.id,
         version=arxiv_id.version,
@@ -126,33 +130,4 @@ def read(
     if _first_byte(path) != b"[":
         yield from read_json_lines(path, parse_entry, start_offset, start_line, position)
         return
-    name = str(path)
-    with open_binary(path) as handle:
-        index = 0
-        try:
-            for entry in ijson.items(handle, "item", use_float=True):
-                index += 1
-                if position is not None and index % 64 == 0:
-                    position(handle.tell())
-                if index <= start_offset:
-                    continue
-                if not isinstance(entry, dict):
-                    message = f"expected a JSON object, got {type(entry).__name__}"
-                    yield Parsed(
-                        index, index, error=RecordError(name, index, None, message, "entry")
-                    )
-                    continue
-                try:
-                    yield Parsed(index, index, paper=parse_entry(entry))
-                except FieldError as exc:
-                    error = RecordError(name, index, exc.field, exc.message, "entry")
-                    yield Parsed(index, index, error=error)
-        except ijson.JSONError as exc:
-            message = (
-                f"not valid JSON after entry {index} ({exc}); nothing past this point was read"
-            )
-            yield Parsed(
-                index + 1, index, error=RecordError(name, index + 1, None, message, "entry")
-            )
-        if position is not None:
-            position(handle.tell())
+    yield from read_json_array(path, parse_entry, start_offset, position)

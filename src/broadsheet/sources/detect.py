@@ -1,4 +1,4 @@
-"""Which importer reads a file: by its first record, or as the user says."""
+"""Which importer reads a file: by its first readable record, or as the user says."""
 
 from __future__ import annotations
 
@@ -17,8 +17,14 @@ class UnknownFormat(ValueError):
     pass
 
 
+# Lines looked at for a record that tells the format: a bad first record should be reported
+# by the importer, with its line, rather than hide the format of the file.
+LINES_TO_DETECT = 16
+
+
 def detect_format(path: Path) -> str:
     with open_binary(path) as handle:
+        seen = 0
         for line in handle:
             stripped = line.strip()
             if not stripped:
@@ -28,7 +34,7 @@ def detect_format(path: Path) -> str:
             try:
                 first = orjson.loads(stripped)
             except orjson.JSONDecodeError:
-                break
+                first = None
             if isinstance(first, dict):
                 if "paper" in first:
                     return daily_papers.FORMAT
@@ -36,8 +42,10 @@ def detect_format(path: Path) -> str:
                     return beir.FORMAT
                 if "id" in first and ("abstract" in first or "versions" in first):
                     return arxiv_snapshot.FORMAT
-            break
+            seen += 1
+            if seen == LINES_TO_DETECT:
+                break
     raise UnknownFormat(
-        f"{path}: cannot tell the format from its first record; pass --format "
+        f"{path}: cannot tell the format from its first records; pass --format "
         f"({', '.join(FORMATS)})"
     )
