@@ -25,8 +25,6 @@ import os
 import platform
 import random
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -42,7 +40,7 @@ from broadsheet.community.accounts import create_member
 from broadsheet.db.engine import open_store
 from broadsheet.db.schema import papers, users, votes
 from search import _cpu_name
-from web_load import build_store, free_port, sample_paths, wait_for_search
+from web_load import build_store, free_port, sample_paths, start_server, wait_for_search
 
 PASSWORD = "load member password"
 HOT_PAPERS = 40
@@ -71,24 +69,6 @@ class Tally:
         self.errors[action] += 1
         if len(self.error_samples) < 10:
             self.error_samples.append(f"{action}: {what}")
-
-
-def start_server(path: Path, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "BROADSHEET_DATABASE_URL": f"sqlite:///{path}"}
-    command = [
-        sys.executable, "-m", "broadsheet.cli", "serve", "--port", str(port),
-        "--workers", str(workers), "--no-access-log", "--forwarded-allow-ips", "127.0.0.1",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    server.terminate()
-    raise SystemExit("the server did not start within 120 s")
 
 
 def make_members(path: Path, count: int) -> dict[str, int]:
@@ -242,7 +222,7 @@ def main() -> None:
         hot = [p.removeprefix("/papers/") for p in paths["/papers/{id}"][:HOT_PAPERS]]
         members = make_members(path, (args.clients + 1) // 2)
         port = free_port()
-        server = start_server(path, port, args.workers)
+        server = start_server(path, port, args.workers, "--forwarded-allow-ips", "127.0.0.1")
         base = f"http://127.0.0.1:{port}"
         peak_rss = 0
         try:

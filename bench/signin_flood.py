@@ -21,9 +21,7 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,36 +35,10 @@ import psutil
 from broadsheet.community.accounts import create_member
 from broadsheet.community.passwords import HASH_SLOTS
 from broadsheet.db.engine import open_store
+from web_load import free_port, start_server
 
 MEMBERS, PASSWORD = 20, "flood member password"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(store: Path, port: int, workers: int, warm_up: bool) -> subprocess.Popen:
-    env = {**os.environ, "BROADSHEET_DATABASE_URL": f"sqlite:///{store}"}
-    command = [
-        sys.executable, "-m", "broadsheet.cli", "serve", "--port", str(port),
-        "--workers", str(workers), "--no-access-log", "--forwarded-allow-ips", "127.0.0.1",
-        "--warm-up" if warm_up else "--no-warm-up",
-    ]  # fmt: skip
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    server.terminate()
-    raise SystemExit("the server did not start within 120 s")
 
 
 class MemorySampler(threading.Thread):
@@ -166,7 +138,10 @@ def main() -> None:
         for n in range(MEMBERS):
             create_member(engine, f"member{n}", PASSWORD)
         engine.dispose()
-        server = start_server(store, free_port(), args.workers, args.warm_up)
+        warm_up = "--warm-up" if args.warm_up else "--no-warm-up"
+        server = start_server(
+            store, free_port(), args.workers, "--forwarded-allow-ips", "127.0.0.1", warm_up
+        )
         base = f"http://127.0.0.1:{server.args[server.args.index('--port') + 1]}"
         try:
             sampler = MemorySampler(server.pid)

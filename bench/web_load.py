@@ -127,11 +127,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(path: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(path: Path, port: int, workers: int, *options: str) -> subprocess.Popen:
+    """``broadsheet serve`` on the store at ``path``, once it answers; ``options`` go to serve."""
     env = {**os.environ, "BROADSHEET_DATABASE_URL": f"sqlite:///{path}"}
     command = [
         sys.executable, "-m", "broadsheet.cli", "serve", "--port", str(port),
-        "--workers", str(workers), "--no-access-log",
+        "--workers", str(workers), "--no-access-log", *options,
     ]  # fmt: skip
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

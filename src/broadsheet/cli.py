@@ -545,20 +545,20 @@ def worker() -> None:
         Worker(_store(), settings, secret_key(settings)).run()
 
 
+# a password typed twice without echo, or read from the environment (scripts)
+NEW_PASSWORD = {
+    "hide_input": True,
+    "confirmation_prompt": True,
+    "envvar": "BROADSHEET_NEW_PASSWORD",
+    "help": "Asked for when not given.",
+}
+
+
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Argument(help="The new member's username.")],
     admin: Annotated[bool, typer.Option(help="Give the member admin rights.")] = False,
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt=True,
-            hide_input=True,
-            confirmation_prompt=True,
-            envvar="BROADSHEET_NEW_PASSWORD",
-            help="Asked for when not given.",
-        ),
-    ] = "",
+    password: Annotated[str, typer.Option(prompt=True, **NEW_PASSWORD)] = "",
 ) -> None:
     """Create a member account (e.g. the first admin)."""
     from broadsheet.community.accounts import AccountError, create_member
@@ -603,16 +603,7 @@ def users_sign_out(username: Annotated[str, typer.Argument(help="An existing mem
 @users_app.command("password")
 def users_password(
     username: Annotated[str, typer.Argument(help="An existing member.")],
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt="New password",
-            hide_input=True,
-            confirmation_prompt=True,
-            envvar="BROADSHEET_NEW_PASSWORD",
-            help="Asked for when not given.",
-        ),
-    ] = "",
+    password: Annotated[str, typer.Option(prompt="New password", **NEW_PASSWORD)] = "",
 ) -> None:
     """Set a member's password; their sessions end everywhere."""
     from broadsheet.community.accounts import AccountError, change_password

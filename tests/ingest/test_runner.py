@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from broadsheet.db.schema import feed_entries, import_runs, papers
 from broadsheet.ingest.runner import ImportAborted, OnError, import_file
 from broadsheet.papers.repository import get_paper
+from good_records import GOOD_DOCUMENT, GOOD_ENTRY, GOOD_RECORD
 from helpers import run_env
 from snapshot_gen import write_snapshot
 
@@ -207,25 +208,6 @@ def test_concurrent_imports_of_the_same_papers_both_succeed(tmp_path: Path, stor
         )
 
 
-GOOD_ENTRY = {
-    "paper": {
-        "id": "2401.10241",
-        "title": "Good",
-        "summary": "Fine.",
-        "authors": [{"name": "A"}],
-        "publishedAt": "2023-11-30T10:40:34Z",
-        "upvotes": 1,
-    },
-    "title": "Good",
-    "publishedAt": "2023-12-01T08:00:00Z",
-}
-GOOD_RECORD = {
-    "id": "0704.0001",
-    "title": "Good",
-    "abstract": "Fine.",
-    "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}],
-}
-GOOD_DOCUMENT = {"_id": "1", "title": "Good", "text": "Fine."}
 OVERFLOWING_DATE = "9999-12-31T23:59:59-23:59"
 
 

@@ -33,6 +33,17 @@ def client(store: Engine, database_url: str, smtp: SmtpSink) -> Iterator[TestCli
 
 
 @pytest.fixture
+def no_cooldown(store: Engine, database_url: str, smtp: SmtpSink) -> Iterator[TestClient]:
+    """A client whose confirmation mails have no cool-down, so only the limits hold them."""
+    settings = Settings(
+        database_url=database_url, secret_key="test-secret", confirmation_cooldown_minutes=0,
+        **mail_settings(smtp),
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
 def daily_client(
     store: Engine, database_url: str, daily_papers_file, smtp: SmtpSink
 ) -> Iterator[TestClient]:

@@ -14,22 +14,10 @@ from broadsheet.community.accounts import create_member
 from broadsheet.config import Settings
 from broadsheet.db.schema import subscribers
 from broadsheet.digest.subscriptions import Frequency, add_subscriber
-from broadsheet.web.app import create_app
 from smtp_sink import SmtpSink
-from web.conftest import form_token, mail_settings
+from web.conftest import form_token
 
 PASSWORD = "long enough password"
-
-
-@pytest.fixture
-def no_cooldown(store: Engine, database_url: str, smtp: SmtpSink):
-    """A client whose confirmation mails have no cool-down, so only the limits hold them."""
-    settings = Settings(
-        database_url=database_url, secret_key="test-secret", confirmation_cooldown_minutes=0,
-        **mail_settings(smtp),
-    )  # fmt: skip
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def _confirm_link(message) -> str:
@@ -261,7 +249,6 @@ def test_an_address_list_is_refused_in_settings(
 def test_admins_see_failed_digests(client: TestClient, store: Engine, smtp: SmtpSink) -> None:
     from datetime import date
 
-    from broadsheet.config import Settings
     from broadsheet.digest.outbox import send_digests
     from broadsheet.digest.subscriptions import Frequency
     from broadsheet.papers.record import FeedPlacement, Paper

@@ -16,18 +16,7 @@ from broadsheet.digest.confirmation import unsubscribe_url
 from broadsheet.digest.subscriptions import Subscriber, add_subscriber
 from broadsheet.web.app import create_app
 from smtp_sink import SmtpSink
-from web.conftest import form_token, mail_settings
-
-
-@pytest.fixture
-def no_cooldown(store: Engine, database_url: str, smtp: SmtpSink):
-    """A client whose confirmation mails have no cool-down, so only the limits hold them."""
-    settings = Settings(
-        database_url=database_url, secret_key="test-secret", confirmation_cooldown_minutes=0,
-        **mail_settings(smtp),
-    )  # fmt: skip
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+from web.conftest import form_token
 
 
 def _subscribe(client: TestClient, email: str, frequency: str = "daily"):
@@ -256,8 +245,6 @@ def test_links_from_before_nonces_are_refused_clearly(client: TestClient, store:
 
 
 def test_mail_server_down_is_explained(store: Engine, database_url: str) -> None:
-    from broadsheet.config import Settings
-    from broadsheet.web.app import create_app
     from helpers import free_port
 
     settings = Settings(
