@@ -1,4 +1,5 @@
-"""Reading records: nesting limits in bounded memory, located errors, errors across processes."""
+"""Reading records: nesting and length limits in bounded memory, located errors, errors across
+processes."""
 
 from __future__ import annotations
 
@@ -6,32 +7,23 @@ import json
 import pickle
 import subprocess
 import sys
+import tracemalloc
+from functools import partial
 from pathlib import Path
 
+import orjson
 import pytest
 
 from broadsheet.sources import arxiv_snapshot, beir, daily_papers
-from broadsheet.sources.base import MAX_DEPTH, RecordError
-
-GOOD_ENTRY = {
-    "paper": {
-        "id": "2401.10241",
-        "title": "Good",
-        "summary": "Fine.",
-        "authors": [{"name": "A"}],
-        "publishedAt": "2023-11-30T10:40:34Z",
-        "upvotes": 1,
-    },
-    "title": "Good",
-    "publishedAt": "2023-12-01T08:00:00Z",
-}
-GOOD_RECORD = {
-    "id": "0704.0001",
-    "title": "Good",
-    "abstract": "Fine.",
-    "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}],
-}
-GOOD_DOCUMENT = {"_id": "1", "title": "Good", "text": "Fine."}
+from broadsheet.sources.base import (
+    MAX_DEPTH,
+    MAX_RECORD_BYTES,
+    Parsed,
+    RecordError,
+    read_json_array,
+    read_json_lines,
+)
+from good_records import GOOD_DOCUMENT, GOOD_ENTRY, GOOD_RECORD
 
 
 def nested(depth: int) -> bytes:
@@ -96,20 +88,23 @@ def test_real_records_are_far_from_the_limit(daily_papers_file: Path, scifact_di
     assert deepest <= 4 < MAX_DEPTH // 8
 
 
-# Imports the deep file in a child whose address space is capped, and prints what it saw.
+# Imports a file in a child whose address space is capped, and prints what it saw. The peak is
+# read from /proc, reset after the migration: ru_maxrss also counts the parent's peak at exec.
 CHILD = """
-import json, resource, sys
+import json, re, resource, sys
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[3]), int(sys.argv[3])))
 from broadsheet.db.engine import make_engine, migrate
 from broadsheet.ingest.runner import OnError, import_file
+def kib(name):
+    return int(re.search(name + r":\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1])
 engine = make_engine(sys.argv[1])
 migrate(engine)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+Path("/proc/self/clear_refs").write_text("5")  # the peak from here on
+before = kib("VmRSS")
 summary = import_file(engine, Path(sys.argv[2]), on_error=OnError.skip, prefetch=False)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"messages": summary.error_messages, "added": summary.added,
-                  "grew_kib": after - before}))
+                  "grew_kib": kib("VmHWM") - before}))
 """
 
 
@@ -145,3 +140,159 @@ def test_record_errors_survive_the_trip_to_the_importing_process() -> None:
         "entry",
     )
     assert str(copy) == str(error) == "papers.json: entry 3: field 'paper.id': missing"
+
+
+PARSERS = {
+    "array": daily_papers.parse_entry,
+    "entries": daily_papers.parse_entry,
+    "snapshot": arxiv_snapshot.parse_record,
+    "beir": partial(beir.parse_document, corpus="beir"),
+}
+GOOD = {"array": GOOD_ENTRY, "entries": GOOD_ENTRY, "snapshot": GOOD_RECORD, "beir": GOOD_DOCUMENT}
+GOOD_ID = {
+    "array": "2401.10241",
+    "entries": "2401.10241",
+    "snapshot": "0704.0001",
+    "beir": "beir:1",
+}
+KIB = 1024
+
+
+def padded(kind: str, size: int) -> bytes:
+    """A good record of ``kind`` as JSON text of exactly ``size`` bytes (an extra field pads it)."""
+    bare = len(orjson.dumps({**GOOD[kind], "extra": ""}))
+    return orjson.dumps({**GOOD[kind], "extra": "x" * (size - bare)})
+
+
+def records_file(tmp_path: Path, kind: str, records: list[bytes], end: bytes = b"\n") -> Path:
+    """``records`` as a JSON array (kind "array") or one a line, the last followed by ``end``."""
+    if kind == "array":
+        data, name = b"[" + b",".join(records) + b"]", "entries.json"
+    else:
+        data, name = b"\n".join(records) + end, f"{kind}.jsonl"
+    path = tmp_path / kind / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def read_capped(kind: str, path: Path, cap: int, resume_after: Parsed | None = None) -> list:
+    """What reading ``path`` with records capped at ``cap`` bytes yields, as comparable tuples."""
+    parse = PARSERS[kind]
+    if kind == "array":
+        start = {"start_index": resume_after.resume_at} if resume_after else {}
+        items = read_json_array(path, parse, max_record_bytes=cap, **start)
+    else:
+        start = (
+            {"start_offset": resume_after.resume_at, "start_line": resume_after.line}
+            if resume_after
+            else {}
+        )
+        items = read_json_lines(path, parse, max_record_bytes=cap, **start)
+    return [
+        (item.line, item.resume_at, str(item.error) if item.error else item.paper.id)
+        for item in items
+    ]
+
+
+@pytest.mark.parametrize("kind", READERS)
+def test_a_record_longer_than_the_cap_is_a_located_error(tmp_path: Path, kind: str) -> None:
+    cap = KIB
+    records = [padded(kind, 3 * cap + 17), padded(kind, cap), padded(kind, cap + 1), b"{}"]
+    path = records_file(tmp_path, kind, records)
+    seen = read_capped(kind, path, cap)
+
+    def where(n: int) -> str:
+        return f"{path}: entry {n}" if kind == "array" else f"{path}:{n}"
+
+    messages = [message for _, _, message in seen]
+    assert messages[:3] == [
+        f"{where(1)}: record longer than 1 KiB",
+        GOOD_ID[kind],
+        f"{where(3)}: record longer than 1 KiB",
+    ]
+    assert messages[3].startswith(f"{where(4)}: field ")  # the record after it is read as usual
+    assert [line for line, _, _ in seen] == [1, 2, 3, 4]
+    if kind == "array":
+        assert [resume_at for _, resume_at, _ in seen] == [1, 2, 3, 4]
+    else:  # each resume offset is the end of its line
+        ends = [sum(len(r) + 1 for r in records[: n + 1]) for n in range(len(records))]
+        assert [resume_at for _, resume_at, _ in seen] == ends
+    for n in range(3):  # resuming after any record reads the rest the same way
+        after = Parsed(seen[n][0], seen[n][1])
+        assert read_capped(kind, path, cap, resume_after=after) == seen[n + 1 :]
+
+
+@pytest.mark.parametrize("kind", READERS)
+@pytest.mark.parametrize("end", [b"\n", b""])
+def test_the_cap_is_on_the_record_not_its_line_break(tmp_path: Path, kind: str, end: bytes) -> None:
+    """A record of exactly the cap is read, one byte more is not, with or without a last newline."""
+    cap = KIB
+    for size, refused in ((cap - 1, False), (cap, False), (cap + 1, True), (cap + 2, True)):
+        path = records_file(tmp_path, kind, [padded(kind, size)], end)
+        (seen,) = read_capped(kind, path, cap)
+        assert seen[2].endswith("record longer than 1 KiB") == refused, size
+        if kind != "array":
+            assert seen[1] == size + len(end)
+
+
+@pytest.mark.parametrize("kind", READERS)
+@pytest.mark.parametrize("filler", ["one string", "many values"])
+def test_a_long_record_is_passed_over_in_memory_bounded_by_the_cap(
+    tmp_path: Path, kind: str, filler: str
+) -> None:
+    size = 24 * 1024**2
+    if filler == "one string":
+        long = padded(kind, size)
+    else:
+        long = orjson.dumps({**GOOD[kind], "extra": ['a,[]{}\\"b'] * (size // 14)})
+    path = records_file(tmp_path, kind, [long, padded(kind, 200)])
+    del long
+    tracemalloc.start()
+    try:
+        seen = read_capped(kind, path, KIB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen[0][2].endswith("record longer than 1 KiB")
+    assert seen[1][2] == GOOD_ID[kind]  # the next record is read
+    assert peak < 4 * 1024**2  # a few read buffers, not the 24 MB record
+
+
+@pytest.mark.parametrize("kind", READERS)
+def test_a_10_mb_abstract_is_far_under_the_cap(tmp_path: Path, kind: str) -> None:
+    huge = "Sparse attention scales." * 400_000
+    good = GOOD[kind]
+    if kind in ("array", "entries"):
+        record = {**good, "paper": {**good["paper"], "summary": huge}}
+    else:
+        record = {**good, ("abstract" if kind == "snapshot" else "text"): huge}
+    path = records_file(tmp_path, kind, [orjson.dumps(record), orjson.dumps(good)])
+    items = list(READERS[kind](path))
+    assert [item.error for item in items] == [None, None]
+    assert items[0].paper.abstract_raw == huge
+    assert len(huge) * 6 < MAX_RECORD_BYTES
+
+
+def test_a_line_far_longer_than_the_cap_is_refused_in_bounded_memory(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A line was read whole: a record of gigabytes on one line took gigabytes of memory."""
+    path = tmp_path / "snapshot.jsonl"
+    size = 3 * MAX_RECORD_BYTES
+    with path.open("wb") as handle:
+        handle.write(orjson.dumps({**GOOD_RECORD, "id": "0704.0002"})[:-1] + b', "extra": "')
+        handle.write(b"x" * size)
+        handle.write(b'"}\n' + orjson.dumps(GOOD_RECORD) + b"\n")
+    address_space = 3 * 1024**3  # room for the import; the old reader could still fit in it
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, database_url, str(path), str(address_space)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert seen["messages"] == [f"{path}:1: record longer than 64 MiB"]
+    assert seen["added"] == 1  # the import went on to the next line
+    assert seen["grew_kib"] * 1024 < MAX_RECORD_BYTES * 3 // 2  # the cap's worth, not the line's

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,16 @@ def test_a_bad_first_record_does_not_hide_the_format(tmp_path: Path) -> None:
     deep = "[" * 2000 + "]" * 2000
     path.write_text(f'{{"_id": "1", "x": {deep}}}\n{{oops\n{{"_id": "2", "text": "t"}}\n')
     assert detect_format(path) == "beir"
+
+
+def test_a_json_array_on_one_line_is_told_without_reading_the_line(tmp_path: Path) -> None:
+    """The first line of a compact array is the whole file: it was read whole to see its "["."""
+    path = tmp_path / "papers.json"
+    path.write_text("[" + ",".join(['{"paper": {"id": "2401.00001"}}'] * 600_000) + "]")
+    tracemalloc.start()
+    try:
+        assert detect_format(path) == "daily-papers"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024**2 < path.stat().st_size // 10

@@ -1,8 +1,9 @@
 """What every source yields: a parsed paper or a located error, with where to resume.
 
-Records are read one at a time, in memory bounded by the largest record, and every way a
-record can be wrong ends in a ``RecordError`` naming the file, the line (or entry) and, for a
-bad value, the field: the importer can skip it and go on.
+Records are read one at a time, in memory bounded by the longest record allowed (a longer one
+is passed over without being kept whole), and every way a record can be wrong ends in a
+``RecordError`` naming the file, the line (or entry) and, for a bad value, the field: the
+importer can skip it and go on.
 """
 
 from __future__ import annotations
@@ -10,18 +11,25 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from broadsheet.papers.record import Paper
-from broadsheet.sources.json_scan import BrokenArray, deeper_than, split_array
+from broadsheet.sources.json_scan import BrokenArray, deeper_than, split_array, too_deep, too_long
 
 # Real records nest 4 levels at most (a daily-papers entry holds a paper, its author list and
 # each author; an arXiv snapshot record 3, a BEIR document 1); deeper input is made up, and
 # is refused before any parser spends memory on it.
 MAX_DEPTH = 64
+# Real records are a few kilobytes (an arXiv abstract is under 2 KB; a 10 MB one still passes);
+# a longer record is made up, and is passed over without being kept whole.
+MAX_RECORD_BYTES = 64 * 1024**2
+# A line longer than this is read in pieces of this size, each counted against the limit.
+LINE_PIECE = 1024**2
+_NEWLINE = ord("\n")
 # The largest integer a store column holds (SQLite INTEGER, PostgreSQL BIGINT).
 MAX_STORED_INT = 2**63 - 1
 # Error messages quote the bad value; this much of it is enough to find it.
@@ -107,13 +115,19 @@ def _nests_deeper(obj: dict[str, Any] | list, limit: int) -> bool:
     return False
 
 
+def refused(where: tuple[str, int, str], resume_at: int, message: str) -> Parsed:
+    """A record passed over for ``message`` (``where`` as for ``parse_record``)."""
+    name, line, unit = where
+    return Parsed(line, resume_at, error=RecordError(name, line, None, message, unit))
+
+
 def parse_record(
-    data: bytes | None,
+    data: bytes,
     parse: Callable[[dict[str, Any]], Paper],
     where: tuple[str, int, str],
     resume_at: int,
 ) -> Parsed:
-    """One record's JSON text (None: nested too deep) as a paper or a located error.
+    """One record's JSON text as a paper or a located error.
 
     ``where`` is (file, line or entry number, "line" or "entry").
     """
@@ -122,18 +136,16 @@ def parse_record(
     def error(field: str | None, message: str) -> Parsed:
         return Parsed(line, resume_at, error=RecordError(name, line, field, message, unit))
 
-    too_deep = f"nested deeper than {MAX_DEPTH} levels"
-    if data is None:
-        return error(None, too_deep)
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return error(None, too_deep if deeper_than(data, MAX_DEPTH) else f"not valid JSON ({exc})")
+        deep = deeper_than(data, MAX_DEPTH)
+        return error(None, too_deep(MAX_DEPTH) if deep else f"not valid JSON ({exc})")
     if not isinstance(obj, dict):
         return error(None, f"expected a JSON object, got {type(obj).__name__}")
     # a record with few brackets cannot nest deeply (counting them is far quicker than walking)
     if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _nests_deeper(obj, MAX_DEPTH):
-        return error(None, too_deep)
+        return error(None, too_deep(MAX_DEPTH))
     try:
         return Parsed(line, resume_at, paper=parse(obj))
     except FieldError as exc:
@@ -144,12 +156,51 @@ def parse_record(
         return error(None, f"could not be read ({type(exc).__name__}: {exc})")
 
 
+def read_lines(
+    handle: IO[bytes], max_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[tuple[bytes | None, int]]:
+    """Each line of ``handle`` and its length in bytes, in memory bounded by ``max_bytes``.
+
+    A line longer than ``max_bytes`` (not counting its line break) comes as None: it is read
+    to its end in pieces, never kept whole.
+    """
+    piece = min(LINE_PIECE, max_bytes + 1)
+    # a line of up to one piece (nearly all of them) comes in one read
+    for raw in iter(partial(handle.readline, piece), b""):
+        if len(raw) == piece and raw[-1] != _NEWLINE:
+            yield _rest_of_line(handle, raw, max_bytes)
+        else:
+            yield raw, len(raw)
+
+
+def _rest_of_line(handle: IO[bytes], first: bytes, max_bytes: int) -> tuple[bytes | None, int]:
+    """The line that starts with ``first`` (a whole piece), and its length in bytes.
+
+    A line longer than ``max_bytes`` (not counting its line break) comes as None: it is read
+    to its end in pieces, and no more than ``max_bytes`` of it is ever kept.
+    """
+    piece = len(first)
+    pieces, kept = [first], piece
+    while kept <= max_bytes:  # the newline, if it is next, still fits
+        more = handle.readline(min(piece, max_bytes + 1 - kept))
+        pieces.append(more)
+        kept += len(more)
+        if not more or more[-1] == _NEWLINE:
+            return b"".join(pieces), kept
+    del pieces  # before reading past the rest
+    length = kept
+    while (more := handle.readline(piece)) and more[-1] != _NEWLINE:
+        length += len(more)
+    return None, length + len(more)
+
+
 def read_json_lines(
     path: Path,
     parse: Callable[[dict[str, Any]], Paper],
     start_offset: int = 0,
     start_line: int = 0,
     position: Callable[[int], None] | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[Parsed]:
     """Parse a JSON-lines file from ``start_offset``, one record per non-blank line."""
     name = str(path)
@@ -157,14 +208,15 @@ def read_json_lines(
         if start_offset:
             handle.seek(start_offset)
         offset, line = start_offset, start_line
-        for raw in handle:
-            offset += len(raw)
+        for raw, length in read_lines(handle, max_record_bytes):
+            offset += length
             line += 1
             if position is not None and line % 256 == 0:
                 position(offset)
-            if raw.isspace():  # a blank line
-                continue
-            yield parse_record(raw, parse, (name, line, "line"), offset)
+            if raw is None:
+                yield refused((name, line, "line"), offset, too_long(max_record_bytes))
+            elif not raw.isspace():  # not a blank line
+                yield parse_record(raw, parse, (name, line, "line"), offset)
         if position is not None:
             position(offset)
 
@@ -174,18 +226,24 @@ def read_json_array(
     parse: Callable[[dict[str, Any]], Paper],
     start_index: int = 0,
     position: Callable[[int], None] | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[Parsed]:
     """Parse the entries of a JSON array after the first ``start_index`` (resume by entry)."""
     name = str(path)
     with open_binary(path) as handle:
         index = 0
         try:
-            for entry in split_array(handle, MAX_DEPTH):
+            for entry in split_array(handle, MAX_DEPTH, max_bytes=max_record_bytes):
                 index = entry.index
                 if position is not None and index % 64 == 0:
                     position(handle.tell())
-                if index > start_index:
-                    yield parse_record(entry.data, parse, (name, index, "entry"), index)
+                if index <= start_index:
+                    continue
+                where = (name, index, "entry")
+                if entry.problem:
+                    yield refused(where, index, entry.problem)
+                else:
+                    yield parse_record(entry.data, parse, where, index)
         except BrokenArray as exc:
             message = (
                 f"not valid JSON after entry {index} ({exc}); nothing past this point was read"

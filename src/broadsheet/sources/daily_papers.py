@@ -112,7 +112,8 @@ def parse_entry(entry: dict[str, Any]) -> Paper:
     )
 
 
-def _first_byte(path: Path) -> bytes:
+def first_byte(path: Path) -> bytes:
+    """The first byte of ``path`` that is not whitespace (``[``: a JSON array)."""
     with open_binary(path) as handle:
         while chunk := handle.read(1):
             if not chunk.isspace():
@@ -127,7 +128,7 @@ def read(
     position: Callable[[int], None] | None = None,
 ) -> Iterator[Parsed]:
     """Records from a JSON array (resume by record index) or JSON lines (by byte offset)."""
-    if _first_byte(path) != b"[":
+    if first_byte(path) != b"[":
         yield from read_json_lines(path, parse_entry, start_offset, start_line, position)
         return
     yield from read_json_array(path, parse_entry, start_offset, position)

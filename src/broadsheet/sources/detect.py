@@ -8,7 +8,7 @@ from types import ModuleType
 import orjson
 
 from broadsheet.sources import arxiv_snapshot, beir, daily_papers
-from broadsheet.sources.base import open_binary
+from broadsheet.sources.base import open_binary, read_lines
 
 FORMATS: dict[str, ModuleType] = {m.FORMAT: m for m in (daily_papers, arxiv_snapshot, beir)}
 
@@ -23,16 +23,15 @@ LINES_TO_DETECT = 16
 
 
 def detect_format(path: Path) -> str:
+    if daily_papers.first_byte(path) == b"[":  # a JSON array, which may be all on one line
+        return daily_papers.FORMAT
     with open_binary(path) as handle:
         seen = 0
-        for line in handle:
-            stripped = line.strip()
-            if not stripped:
+        for line, _ in read_lines(handle):
+            if line is not None and not line.strip():
                 continue
-            if stripped.startswith(b"["):
-                return daily_papers.FORMAT
-            try:
-                first = orjson.loads(stripped)
+            try:  # a line longer than any record (None) tells nothing
+                first = orjson.loads(line) if line is not None else None
             except orjson.JSONDecodeError:
                 first = None
             if isinstance(first, dict):
