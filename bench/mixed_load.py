@@ -121,14 +121,16 @@ async def run_load(
 ) -> tuple[Tally, float]:
     tally = Tally()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    jar = CookieJar(policy=NoCookies())
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, cookies=jar) as client:
-        names = sorted(members)
-        sessions: dict[int, tuple[str, str, int]] = {}
+    names = sorted(members)
+    sessions: dict[int, tuple[str, str, int]] = {}
+    # signed in first, on connections of their own: none of them sits idle into the load
+    async with httpx.AsyncClient(base_url=base, cookies=CookieJar(policy=NoCookies())) as client:
         for index in range(0, clients, 2):  # even clients are members
             name = names[index // 2]
             cookie, token = await sign_in(client, name, client_address(index))
             sessions[index] = (cookie, token, members[name])
+    jar = CookieJar(policy=NoCookies())
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30, cookies=jar) as client:
 
         async def one_client(index: int) -> None:
             rng = random.Random(seed * 1000 + index)
@@ -165,7 +167,12 @@ async def run_load(
                     if answer.status_code >= 400:
                         tally.error(action, f"{answer.status_code} {answer.text[:120]!r}")
                 except httpx.HTTPError as exc:
-                    tally.error(action, f"{type(exc).__name__}: {exc}")
+                    cause = exc.__cause__ or exc.__context__
+                    tally.error(
+                        action,
+                        f"{type(exc).__name__} after {time.perf_counter() - began:.1f} s "
+                        f"({type(cause).__name__}: {cause}) {exc}",
+                    )
                 tally.latencies[action].append(time.perf_counter() - started)
 
         deadline = time.perf_counter() + duration

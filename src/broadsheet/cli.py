@@ -626,6 +626,15 @@ def serve(
     warm_up: Annotated[
         bool, typer.Option(help="Load the search model at start, not on the first search.")
     ] = True,
+    keep_alive: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Seconds an idle connection stays open; keep it above a reverse proxy's idle "
+            "timeout for upstream connections (nginx: 60 s), or the proxy may send a request "
+            "on a connection the server is closing.",
+        ),
+    ] = 75,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -666,6 +675,7 @@ def serve(
         workers=workers,
         reload=reload,
         access_log=access_log,
+        timeout_keep_alive=keep_alive,
         # the app itself believes only the proxies in the settings (one place decides); uvicorn
         # would otherwise believe X-Forwarded-For from 127.0.0.1, i.e. from any local client
         proxy_headers=False,
