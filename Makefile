@@ -1,5 +1,5 @@
 # Two entry points for newcomers; scripts/install.sh does the installing.
-.PHONY: install install-dev serve test lint
+.PHONY: install install-dev serve test lint bench-smoke
 
 install:
 	bash scripts/install.sh
@@ -15,3 +15,6 @@ test: install-dev
 
 lint: install-dev
 	.venv/bin/ruff check src tests bench
+
+bench-smoke: install-dev
+	bash bench/smoke.sh

@@ -116,7 +116,7 @@ def sample_paths(path: Path, seed: int) -> dict[str, list[str]]:
     queries = [" ".join(vocabulary.draw_content(rng, rng.randint(2, 4))) for _ in range(200)]
     return {
         "/": ["/"],
-        "/papers/{id}": [f"/papers/{paper_id}" for paper_id in rng.sample(ids, 500)],
+        "/papers/{id}": [f"/papers/{paper_id}" for paper_id in rng.sample(ids, min(500, len(ids)))],
         "/search?q=": [f"/search?q={quote(q)}" for q in queries],
     }
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every bench script once at a tiny size: they keep running as documented (CI runs this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
+run() { echo "== bench/$*"; "$python" "bench/$@" > "${BENCH_SMOKE_LOG:-/dev/null}" 2>&1 || { echo "bench/$1 failed:"; "$python" "bench/$@" 2>&1 | tail -30; exit 1; }; }
+run ingest.py --sizes 2000
+run search.py --papers 2000 --queries 5 --embed-sample 16
+run web_load.py --papers 400 --duration 1 --connections 4 --client python
+run digest.py --papers 400 --subscribers 50
+run signin_flood.py --attempts 20
+run mixed_load.py --papers 400 --clients 10 --duration 3
+echo "bench smoke: every script ran"
