@@ -208,3 +208,116 @@ def test_no_page_breaks_the_content_security_policy(page) -> None:
     assert page.evaluate("window.notReloaded") is True
     assert page.evaluate("window.cspViolations") == []
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def keep_to_this_host(page, origin: str) -> list[str]:
+    """Let requests reach the test server only: any other is aborted and listed."""
+    host = urlsplit(origin).netloc
+    elsewhere: list[str] = []
+
+    def route(route) -> None:
+        if urlsplit(route.request.url).netloc == host:
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", route)
+    return elsewhere
+
+
+def test_api_docs_render_offline_from_the_package(page, live_server: str) -> None:
+    elsewhere = keep_to_this_host(page, live_server)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    page.add_init_script(CSP_WATCH)
+    page.goto("/")
+    page.get_by_role("link", name="API").click()
+    page.wait_for_url("**/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/api/papers/search")).to_be_visible()
+    expect(page.locator(".opblock")).to_have_count(4)
+    page.locator(".opblock-summary", has_text="/api/papers/search").click()  # opens, by script
+    page.get_by_role("button", name="Try it out").click()
+    page.get_by_placeholder("q", exact=True).fill("pipeline parallelism")
+    page.get_by_role("button", name="Execute").click()  # the API answers, highlighted
+    expect(page.locator(".live-responses-table .response td.response-col_status")).to_have_text(
+        "200"
+    )
+    expect(page.locator(".live-responses-table")).to_contain_text("Zero Bubble Pipeline")
+    page.wait_for_load_state("networkidle")
+    assert "/api/papers/search" in asked
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in asked
+    assert "/openapi.json" in asked
+    assert elsewhere == []
+    assert page.evaluate("window.cspViolations") == []
+
+
+def test_no_page_loads_anything_from_another_host(page, live_server: str) -> None:
+    elsewhere = keep_to_this_host(page, live_server)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+
+    def visit(path: str) -> None:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        assert elsewhere == [], path
+
+    visit("/")
+    paper = page.locator("article.card h2 a").first.get_attribute("href")
+    for path in [paper, "/search?q=pipeline+parallelism", "/signin", "/signup", "/docs"]:
+        visit(path)
+    page.locator(".opblock").first.wait_for()
+    page.goto("/signup")
+    page.get_by_label("Username").fill("reader")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")
+    for path in ["/", paper, "/settings", "/submit"]:
+        visit(path)
+    assert len(asked) > 20  # every page and its files went through the watch
+    assert elsewhere == []
+    hosts = {urlsplit(url).netloc for url in asked if url.startswith(("http", "ws"))}
+    assert hosts == {urlsplit(live_server).netloc}
+
+
+def test_search_filters_submitted_empty_and_wrong(page) -> None:
+    page.goto("/search?q=pipeline+parallelism")
+    filters = page.locator("form.filters")
+    search = filters.get_by_role("button", name="Search")
+    with page.expect_response(lambda response: "since=" in response.url) as answer:
+        search.click()  # the browser sends every field, the empty ones too
+    assert answer.value.status == 200
+    assert answer.value.headers["content-type"].startswith("text/html")
+    assert page.locator("article.card").count() > 0
+    assert page.get_by_role("alert").count() == 0
+
+    filters.get_by_label("From", exact=True).fill("2024-02-01")
+    filters.get_by_label("To", exact=True).fill("2024-01-01")
+    with page.expect_response(lambda response: "until=2024-01-01" in response.url) as answer:
+        search.click()
+    assert answer.value.status == 422
+    assert answer.value.headers["content-type"].startswith("text/html")
+    expect(page.get_by_role("alert")).to_contain_text("To: is before From")
+    assert page.locator("h1").inner_text() == "Search papers"
+    assert filters.get_by_label("From", exact=True).input_value() == "2024-02-01"
+    assert filters.get_by_label("To", exact=True).get_attribute("aria-invalid") == "true"
+    assert filters.get_by_label("Search", exact=True).input_value() == "pipeline parallelism"
+    assert page.locator("article.card").count() == 0
+
+
+def test_errors_are_pages_with_a_way_back(page) -> None:
+    for path, status in [("/papers/9999.99999", 404), ("/nope", 404), ("/?period=week", 422)]:
+        response = page.goto(path)
+        assert response.status == status, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("period: should be one of")
+    page.screenshot(path=ARTIFACTS / "error-page.png")
+    page.get_by_role("link", name="go back to the daily papers").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert page.locator("article.card").count() > 0
+    page.goto("/nope")
+    page.get_by_role("searchbox", name="Search papers").fill("pipeline parallelism")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search?q=pipeline+parallelism")
+    assert page.locator("article.card").count() > 0

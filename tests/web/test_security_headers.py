@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from pathlib import Path
 
@@ -27,7 +25,8 @@ def site(store, database_url: str) -> TestClient:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/signin", "/search?q=x", "/static/app.js", "/api/daily_papers", "/missing"]
+    "path",
+    ["/", "/signin", "/search?q=x", "/static/app.js", "/api/daily_papers", "/missing", "/docs"],
 )
 def test_every_response_carries_the_headers(site: TestClient, path: str) -> None:
     response = site.get(path)
@@ -47,22 +46,6 @@ def test_hsts_when_the_public_address_is_https(store, database_url: str) -> None
     settings = Settings(database_url=database_url, secret_key="t", base_url="https://example.org")
     response = TestClient(create_app(settings), base_url="https://example.org").get("/healthz")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
-
-
-def test_api_docs_allow_only_their_cdn_and_their_own_inline_script(site: TestClient) -> None:
-    response = site.get("/docs")
-    assert response.status_code == 200
-    policy = directives(response.headers["Content-Security-Policy"])
-    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
-    assert inline, "Swagger UI starts from an inline script"
-    hashes = {
-        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
-        for s in inline
-    }
-    assert set(policy["script-src"]) == {"'self'", "https://cdn.jsdelivr.net", *hashes}
-    assert policy["frame-ancestors"] == ["'none'"]
-    assert response.headers["X-Frame-Options"] == "DENY"
-    assert site.get("/openapi.json").status_code == 200
 
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)

@@ -253,3 +253,21 @@ def test_mail_server_down_is_explained(store: Engine, database_url: str) -> None
     with TestClient(create_app(settings)) as down:
         page = _subscribe(down, "reader@example.org")
     assert page.status_code == 503 and "could not be sent" in page.text
+
+
+def test_an_address_already_unsubscribed_is_told_so(client: TestClient, store: Engine) -> None:
+    add_subscriber(store, "reader@example.org")
+    path = _unsubscribe_path(client, store, "reader@example.org")
+    first = client.post(path)
+    assert "Unsubscribed." in first.text and "already" not in first.text
+    page = client.get(path)
+    assert "already unsubscribed" in page.text and "Stop the daily digest" not in page.text
+    again = client.post(path)
+    assert again.status_code == 200 and "already unsubscribed" in again.text
+
+
+def test_each_subscription_page_has_one_heading(client: TestClient, store: Engine) -> None:
+    add_subscriber(store, "reader@example.org")
+    path = _unsubscribe_path(client, store, "reader@example.org")
+    for page in (client.get(path), client.post(path), client.get("/unsubscribe?token=nonsense")):
+        assert page.text.count("<h1") == 1, page.text

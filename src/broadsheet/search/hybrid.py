@@ -18,7 +18,9 @@ from sqlalchemy import Engine, select
 
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import papers
+from broadsheet.feed.authors import author_paper_ids, find_author
 from broadsheet.feed.cards import card
+from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_query_embedder
 from broadsheet.search.filters import SearchFilters
@@ -157,6 +159,50 @@ def _lexical(engine: Engine, query: str, filters: SearchFilters) -> list[tuple[i
         return [(h.seq, h.score) for h in hits]
 
 
+def typed_arxiv_id(query: str) -> str | None:
+    """The stored form of the arXiv id when the whole query is one (bare, ``arXiv:``, URL)."""
+    try:
+        return parse_arxiv_id(query.strip()).id
+    except InvalidArxivId:
+        return None
+
+
+def exact_matches(engine: Engine, query: str, filters: SearchFilters) -> list[int]:
+    """Papers the query names outright, to be shown first: the one whose arXiv id it is,
+    else those of the author it names (newest first), visible and within the filters.
+
+    Neither retriever can find them: an id or a name is neither in the indexed text nor
+    close in meaning to anything.
+    """
+    with engine.connect() as connection:
+        paper_id = typed_arxiv_id(query)
+        if paper_id is not None:
+            wanted = [paper_id]
+        elif (author := find_author(connection, query)) is not None:
+            wanted = author_paper_ids(connection, author, CANDIDATES)
+        else:
+            return []
+        found = connection.execute(
+            select(papers.c.id, papers.c.seq).where(
+                is_one_of(connection, papers.c.id, wanted),
+                papers.c.hidden_at.is_(None),
+                *filters.conditions(),
+            )
+        ).all()
+    seqs = dict(found)
+    return [seqs[pid] for pid in wanted if pid in seqs]
+
+
+def _exact_first(ranked: list[Fused], exact: list[int]) -> list[Fused]:
+    """``ranked`` with the exact matches moved (or added) to the front, in their order."""
+    if not exact:
+        return ranked
+    by_seq = {f.seq: f for f in ranked}
+    front = [by_seq.get(seq) or Fused(seq, 1.0) for seq in exact]
+    pinned = set(exact)
+    return front + [f for f in ranked if f.seq not in pinned]
+
+
 def normalise_query(query: str) -> str:
     return " ".join(query.split())[:MAX_QUERY_CHARS]
 
@@ -222,6 +268,7 @@ def search_papers(
     ranked = [f for f in ranked if f.seq in visible]
     if request.sort != Sort.relevance:
         ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
+    ranked = _exact_first(ranked, exact_matches(engine, query, request.filters))
     page = ranked[request.offset : request.offset + request.limit]
     rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
     # a paper deleted or hidden since the count above

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
-import re
 import threading
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi.utils import is_body_allowed_for_status_code
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -25,31 +31,33 @@ from broadsheet.db.engine import open_store
 from broadsheet.search.hybrid import SearchRequest, search_papers
 from broadsheet.web import format as formatting
 from broadsheet.web.auth import SignInRequired, sign_in_url
+from broadsheet.web.errors import describe, heading_for, wants_json
 from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.routes import (
     accounts,
     api,
+    assets,
     community,
+    docs,
     feeds,
     pages,
     password,
     subscriptions,
 )
+from broadsheet.web.routes import authors as author_routes
 from broadsheet.web.routes import (
     settings as settings_routes,
 )
 from broadsheet.web.security import (
     CSRF_HEADER,
     SecurityHeaders,
-    content_security_policy,
     csrf_token,
     secret_key,
 )
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "broadsheet_session"
-SWAGGER_CDN = "https://cdn.jsdelivr.net"  # where FastAPI's Swagger UI page loads it from
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -69,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=f"{settings.site_name} API",
         version=__version__,
         description="Daily papers, paper pages, hybrid search and similar papers as JSON.",
-        docs_url=None,  # served below, with a policy of its own
+        docs_url=None,  # routes/docs.py serves Swagger UI from the package's static files
         redoc_url=None,
     )
     app.state.settings = settings
@@ -92,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(assets.router)
+    app.include_router(author_routes.router)
     app.include_router(accounts.router)
     app.include_router(subscriptions.router)
     app.include_router(settings_routes.router)
@@ -100,15 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(community.submit_router)
     app.include_router(api.router)
     app.include_router(feeds.router)
+    app.include_router(docs.router)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(RateLimited, _try_again_later)
     app.add_exception_handler(HasherBusy, _try_again_later)
-    docs_page = api_docs_page(app)
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        policy = docs_page.headers["Content-Security-Policy"]
-        return HTMLResponse(docs_page.body, headers={"Content-Security-Policy": policy})
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -116,25 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
-
-
-def api_docs_page(app: FastAPI) -> HTMLResponse:
-    """Swagger UI, the one page whose policy lets in another origin (its CDN) and inline styles.
-
-    Its inline start-up script is allowed by its hash alone, so nothing else inline runs.
-    """
-    page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - Swagger UI")
-    scripts = re.findall(r"<script>(.*?)</script>", bytes(page.body).decode(), re.DOTALL)
-    hashes = [
-        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-        for script in scripts
-    ]
-    page.headers["Content-Security-Policy"] = content_security_policy(
-        script_src=" ".join([SWAGGER_CDN, *hashes]),
-        style_src=f"{SWAGGER_CDN} 'unsafe-inline'",
-        img_src="https://fastapi.tiangolo.com",
-    )
-    return page
 
 
 def warm_up_search(engine) -> None:
@@ -159,6 +147,52 @@ def _try_again_later(request: Request, exc: RateLimited | HasherBusy) -> Respons
     headers = {"Retry-After": str(exc.retry_after)}
     if is_htmx(request):
         return PlainTextResponse(str(exc), status_code=status, headers=headers)
-    response = render(request, "error.html", status_code=status, message=str(exc))
+    response = render(
+        request, "error.html", status_code=status, heading=heading_for(status), message=str(exc)
+    )
     response.headers.update(headers)
+    return response
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """The API answers FastAPI's JSON; pages answer a page, with the same status and headers."""
+    status = exc.status_code
+    if wants_json(request) or not is_body_allowed_for_status_code(status):
+        return await http_exception_handler(request, exc)
+    message = str(exc.detail)
+    if status == 404 and message == HTTPStatus(404).phrase:  # no route here, not a missing row
+        message = f"There is no page at {request.url.path}."
+    return await _error_page(request, status, message, headers=exc.headers)
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    """Parameters that cannot be read: FastAPI's JSON for the API, one line each for people."""
+    if wants_json(request):
+        return await request_validation_exception_handler(request, exc)
+    problems = describe(exc.errors())
+    message = "This address has values the site cannot read:"
+    return await _error_page(request, 422, message, problems)
+
+
+async def _error_page(
+    request: Request,
+    status: int,
+    message: str,
+    problems: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error in the site's layout (a line of text for htmx, which shows it in place)."""
+    if is_htmx(request):
+        text = "; ".join(problems) or message
+        return PlainTextResponse(text, status_code=status, headers=headers)
+    response = await run_in_threadpool(  # rendering reads the member from the store
+        render,
+        request,
+        "error.html",
+        status_code=status,
+        heading=heading_for(status),
+        message=message,
+        problems=problems,
+    )
+    response.headers.update(headers or {})
     return response

@@ -76,8 +76,9 @@ RETRY_AFTER_DEFAULT = "60"
 class SecurityHeaders:
     """ASGI middleware: the security headers on every response, from pages to static files.
 
-    A response that set its own Content-Security-Policy (the API docs) keeps it. A 429 that
-    forgot Retry-After gets a minute, so every "too many" tells clients when to come back.
+    A response that set its own Content-Security-Policy keeps it; none does today: every page,
+    the API docs too, runs under the one policy, which names no other host. A 429 that forgot
+    Retry-After gets a minute, so every "too many" tells clients when to come back.
     """
 
     def __init__(self, app: ASGIApp, *, https: bool) -> None:

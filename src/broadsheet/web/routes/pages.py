@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from broadsheet.community.comments import list_comments
@@ -15,17 +15,17 @@ from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort, utc_now
 from broadsheet.papers.ids import is_arxiv_id
 from broadsheet.web.auth import current_member
+from broadsheet.web.lookup import look_up_query
 from broadsheet.web.queries import (
     PAGE_SIZE,
     Day,
-    SearchParams,
     load_feed,
     load_paper,
     load_similar,
     run_search,
-    search_params,
 )
 from broadsheet.web.render import is_htmx, render, render_fragment, voted_for
+from broadsheet.web.search_form import SearchForm, read_search_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -97,11 +97,15 @@ def organisation(
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
-    request: Request, params: Annotated[SearchParams, Depends(search_params)]
-) -> HTMLResponse:
+    request: Request, form: Annotated[SearchForm, Depends(read_search_form)]
+) -> Response:
+    params = form.params
     engine = request.app.state.engine
+    lookup = look_up_query(request, params.q)
+    if lookup.paper_url:  # an arXiv id or URL typed into the box opens that paper
+        return RedirectResponse(lookup.paper_url, status_code=303)
     found = None
-    if params.q.strip():
+    if params.q.strip() and not form.problems:
         found = run_search(engine, params.q, params.filters, params.sort, params.page)
     shown = [hit.paper["id"] for hit in found.hits] if found else []
     return render(
@@ -113,4 +117,7 @@ def search_page(
         sort=params.sort,
         results=found,
         page=params.page,
+        lookup=lookup,
+        form=form,
+        status_code=422 if form.problems else 200,
     )

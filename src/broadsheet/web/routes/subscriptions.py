@@ -14,6 +14,7 @@ from broadsheet.digest.subscriptions import (
     Frequency,
     InvalidEmail,
     Requester,
+    Status,
     confirm,
     link_not_sent,
     normalise_email,
@@ -91,8 +92,13 @@ def unsubscribe_page(request: Request, token: Token) -> HTMLResponse:
 @router.post("/unsubscribe", response_class=HTMLResponse)
 def unsubscribe_now(request: Request, token: Token) -> HTMLResponse:
     """The page's button and RFC 8058 one-click POSTs; the signed link is the authority."""
+    engine, secret = request.app.state.engine, request.app.state.secret
     try:
-        subscriber = unsubscribe(request.app.state.engine, request.app.state.secret, token)
+        before = subscriber_for_unsubscribe(engine, secret, token)
+        subscriber = unsubscribe(engine, secret, token)
     except InvalidLink as exc:
         return render(request, "subscription.html", status_code=400, error=str(exc))
-    return render(request, "subscription.html", subscriber=subscriber, unsubscribed=True)
+    already = before.status == Status.unsubscribed
+    return render(
+        request, "subscription.html", subscriber=subscriber, unsubscribed=True, already=already
+    )

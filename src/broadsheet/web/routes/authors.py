@@ -1,0 +1,28 @@
+"""Author pages: everything an author wrote that is shown here, and their co-authors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from broadsheet.feed.authors import MAX_NAME_CHARS, author_page
+from broadsheet.web.queries import PAGE_SIZE
+from broadsheet.web.render import render, voted_for
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/authors/{name:path}", response_class=HTMLResponse)
+def author(
+    request: Request,
+    name: Annotated[str, Path(max_length=MAX_NAME_CHARS)],
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        found = author_page(connection, name, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    if found is None:
+        raise HTTPException(404, f"No author {name!r} here.")
+    voted = voted_for(request, [p["id"] for p in found.papers])
+    return render(request, "author.html", author=found, page=page, page_size=PAGE_SIZE, voted=voted)
