@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -93,3 +94,23 @@ def fake_arxiv() -> Iterator[FakeArxiv]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextmanager
+def silent_arxiv() -> Iterator[str]:
+    """An arXiv API URL whose server accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/api/query"
+    finally:
+        listener.close()
+
+
+def closed_port_url() -> str:
+    """An arXiv API URL on a local port nothing listens on: connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/query"

@@ -321,3 +321,23 @@ def test_errors_are_pages_with_a_way_back(page) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url("**/search?q=pipeline+parallelism")
     assert page.locator("article.card").count() > 0
+
+
+def test_upvote_signed_out_on_search_results_counts_after_signing_in(page, store: Engine) -> None:
+    from broadsheet.community.accounts import create_member
+
+    create_member(store, "voter", "long enough password")
+    page.goto("/search?q=pipeline+parallelism&sort=relevance")
+    here = page.url
+    card = page.locator("article.card").first
+    paper = card.locator(".vote").get_attribute("data-paper")
+    before = card.locator(".vote .count").inner_text().strip()
+    card.locator(".vote a.upvote").click()
+    page.wait_for_url(re.compile(r"/signin\?"))
+    page.get_by_label("Username").fill("voter")
+    page.get_by_label("Password").fill("long enough password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(here)
+    vote = page.locator(f'form.vote[data-paper="{paper}"]').first
+    expect(vote.locator("button.upvote")).to_have_attribute("aria-pressed", "true")
+    assert int(vote.locator(".count").inner_text().strip()) == int(before or 0) + 1

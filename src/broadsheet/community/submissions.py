@@ -15,16 +15,58 @@ from broadsheet.config import Settings
 from broadsheet.db.bulk import insert_ignoring_conflicts
 from broadsheet.db.schema import feed_entries, papers
 from broadsheet.db.version import bump_version
-from broadsheet.ingest.harvest import HarvestError, fetch_arxiv_papers
+from broadsheet.ingest.harvest import USER_AGENT
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.record import Paper
 from broadsheet.papers.repository import upsert_papers
+from broadsheet.sources.arxiv_api import ArxivFeedError, deadline_client, parse_feed
 
 SOURCE = "submission"
+# A person is waiting on the page: one try, all of it within this many seconds. The harvest
+# keeps its own patient timeout, retries and back-off.
+LOOKUP_DEADLINE = 8.0
+UNREACHABLE = "arXiv could not be reached just now; try again in a few minutes."
+TOO_SLOW = "arXiv did not answer in time; try again in a few minutes."
+BUSY = "arXiv is busy just now; try again in a few minutes."
+UNREADABLE = "arXiv's answer could not be read; try again later."
+BUSY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class SubmissionError(ValueError):
     pass
+
+
+class ArxivUnavailable(SubmissionError):
+    """arXiv could not answer the lookup now; the message says so in plain words."""
+
+
+def lookup_on_arxiv(
+    ids: list[str], *, settings: Settings, client: httpx.Client | None = None
+) -> list[Paper]:
+    """The papers with these ids from the arXiv API, in one try within ``LOOKUP_DEADLINE``.
+
+    Failures become ArxivUnavailable with a plain message: never an address or an errno.
+    """
+    own_client = client is None
+    client = client or deadline_client(LOOKUP_DEADLINE, {"User-Agent": USER_AGENT})
+    params = {"id_list": ",".join(ids), "max_results": str(len(ids))}
+    try:
+        response = client.get(settings.arxiv_api_url, params=params)
+    except httpx.TimeoutException as exc:
+        raise ArxivUnavailable(TOO_SLOW) from exc
+    except httpx.HTTPError as exc:
+        raise ArxivUnavailable(UNREACHABLE) from exc
+    finally:
+        if own_client:
+            client.close()
+    if response.status_code in BUSY_STATUSES:
+        raise ArxivUnavailable(BUSY)
+    if response.status_code >= 400:
+        raise ArxivUnavailable(UNREACHABLE)
+    try:
+        return parse_feed(response.content, category="submission").papers
+    except ArxivFeedError as exc:
+        raise ArxivUnavailable(UNREADABLE) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +87,7 @@ def submit_paper(
     *,
     settings: Settings,
     client: httpx.Client | None = None,
-    fetch: Callable[..., list[Paper]] = fetch_arxiv_papers,
+    fetch: Callable[..., list[Paper]] = lookup_on_arxiv,
 ) -> Submission:
     """Put the paper named by ``text`` (arXiv id or URL) on today's feed.
 
@@ -68,10 +110,7 @@ def submit_paper(
         raise SubmissionError(f"arXiv:{arxiv_id.id} was hidden by an admin.")
     fetched = None
     if stored is None:
-        try:
-            found = fetch([arxiv_id.id], settings=settings, client=client)
-        except HarvestError as exc:
-            raise SubmissionError(f"arXiv could not be reached: {exc}") from exc
+        found = fetch([arxiv_id.id], settings=settings, client=client)
         fetched = next((p for p in found if p.id == arxiv_id.id), None)
         if fetched is None:
             raise SubmissionError(f"arXiv has no paper {arxiv_id.id}.")
@@ -100,4 +139,4 @@ def submit_paper(
     return Submission(arxiv_id.id, fetched=fetched is not None, placed_on=placed_on)
 
 
-__all__ = ["Submission", "SubmissionError", "submit_paper"]
+__all__ = ["ArxivUnavailable", "Submission", "SubmissionError", "lookup_on_arxiv", "submit_paper"]

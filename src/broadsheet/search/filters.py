@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, Connection, exists, select
 
 from broadsheet.db.schema import organisations, paper_categories, papers
+
+
+class DateRangeReversed(ValueError):
+    """``until`` is before ``since``: no paper could ever match."""
+
+    def __init__(self, since: date, until: date) -> None:
+        super().__init__(f"until ({until}) is before since ({since})")
+        self.since, self.until = since, until
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +25,10 @@ class SearchFilters:
     category: str | None = None  # "cs.LG", or an archive such as "cs"
     organisation: str | None = None  # organisation slug
     min_upvotes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.until < self.since:
+            raise DateRangeReversed(self.since, self.until)
 
     def is_empty(self) -> bool:
         return not any(
@@ -47,3 +59,56 @@ class SearchFilters:
         if self.min_upvotes:
             found.append(papers.c.upvotes >= self.min_upvotes)
         return found
+
+
+def _one_at_a_time(filters: SearchFilters) -> list[tuple[SearchFilters, str]]:
+    """Each filter alone (the dates as one), with what to say when it leaves no paper."""
+    found = []
+    if filters.since or filters.until:
+        since = f" from {filters.since}" if filters.since else ""
+        until = f" until {filters.until}" if filters.until else ""
+        dates = SearchFilters(since=filters.since, until=filters.until)
+        found.append((dates, f"No paper was published{since}{until}."))
+    if filters.category:
+        found.append(
+            (SearchFilters(category=filters.category), f"No paper is in “{filters.category}”.")
+        )
+    if filters.organisation:
+        found.append(
+            (
+                SearchFilters(organisation=filters.organisation),
+                f"No paper is from the organisation “{filters.organisation}”.",
+            )
+        )
+    if filters.min_upvotes:
+        found.append(
+            (
+                SearchFilters(min_upvotes=filters.min_upvotes),
+                f"No paper has {filters.min_upvotes:,} votes or more.",
+            )
+        )
+    return found
+
+
+def why_nothing_passes(connection: Connection, filters: SearchFilters) -> str | None:
+    """Which of ``filters`` leaves no visible paper at all, in plain words; None if none does.
+
+    One EXISTS query per filter (stopping at the first paper found), so it is cheap enough to
+    ask whenever a filtered search comes back empty.
+    """
+
+    def any_paper(conditions: list[ColumnElement[bool]]) -> bool:
+        query = select(exists().where(papers.c.hidden_at.is_(None), *conditions))
+        return bool(connection.execute(query).scalar())
+
+    if filters.is_empty():
+        return None
+    has_categories = select(exists().select_from(paper_categories))
+    if filters.category and not connection.execute(has_categories).scalar():
+        return f"No paper in this store has a category, so none is in “{filters.category}”."
+    for alone, message in _one_at_a_time(filters):
+        if not any_paper(alone.conditions()):
+            return message
+    if not any_paper(filters.conditions()):
+        return "No paper matches all these filters together."
+    return None

@@ -23,10 +23,10 @@ from broadsheet.feed.cards import card
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_query_embedder
-from broadsheet.search.filters import SearchFilters
-from broadsheet.search.fusion import DENSE_WEIGHT, Fused, fuse, relevant
+from broadsheet.search.filters import SearchFilters, why_nothing_passes
+from broadsheet.search.fusion import DENSE_WEIGHT, WEAK_COSINE, Fused, fuse, relevant
 from broadsheet.search.highlight import highlight, query_stems, snippet
-from broadsheet.search.lexical import lexical_search
+from broadsheet.search.lexical import has_content_words, lexical_search
 from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
 
 CANDIDATES = 200  # from each retriever
@@ -249,6 +249,25 @@ def retrieve(
     return Candidates(lexical, dense, mode, notice)
 
 
+def nothing_close(query: str, found: Candidates) -> bool:
+    """No word of ``query`` matched (or it has stop words only), and nothing is close in meaning.
+
+    The relevance cut-off compares each result with the best one, so on its own it would keep
+    the top of any list, however unrelated: this judges the list as a whole.
+    """
+    if found.lexical and has_content_words(query):
+        return False
+    return max((cosine for _, cosine in found.dense), default=0.0) < WEAK_COSINE
+
+
+def empty_notice(engine: Engine, query: str, filters: SearchFilters) -> str:
+    """Why a search found nothing: the filter that leaves no paper, or nothing close."""
+    with engine.connect() as connection:
+        why = why_nothing_passes(connection, filters)
+    shown = query if len(query) <= 80 else query[:79] + "…"
+    return why or f"No close matches for “{shown}”."
+
+
 def search_papers(
     engine: Engine,
     request: SearchRequest,
@@ -263,12 +282,15 @@ def search_papers(
     mode, notice = found.mode, found.notice
     ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
     if request.cutoff:
-        ranked = [f for f in ranked if relevant(f)]
+        ranked = [] if nothing_close(query, found) else [f for f in ranked if relevant(f)]
     visible = _visible(engine, [f.seq for f in ranked])
     ranked = [f for f in ranked if f.seq in visible]
     if request.sort != Sort.relevance:
         ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
     ranked = _exact_first(ranked, exact_matches(engine, query, request.filters))
+    if not ranked:
+        said = empty_notice(engine, query, request.filters)
+        notice = f"{said} {notice}" if notice else said
     page = ranked[request.offset : request.offset + request.limit]
     rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
     # a paper deleted or hidden since the count above

@@ -54,6 +54,11 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(terms))[:MAX_TERMS]
 
 
+def has_content_words(query: str) -> bool:
+    """Whether ``query`` has a word that is not a stop word ("the of and" has none)."""
+    return any(w.lower() not in STOP_WORDS for w in _TERM.findall(query))
+
+
 def match_expression(query: str, terms: list[str] | None = None) -> str | None:
     """An FTS5 MATCH expression for ``query``: its terms OR-ed, each quoted; None if empty."""
     terms = query_terms(query) if terms is None else terms

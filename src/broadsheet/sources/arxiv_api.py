@@ -7,9 +7,13 @@ has an id starting ``http://arxiv.org/api/errors#`` and the message in its summa
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+
+import httpx
 
 from broadsheet.papers.dates import parse_datetime
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
@@ -192,3 +196,58 @@ def error_message(content: bytes | str) -> str | None:
     except ArxivApiError as exc:
         return exc.message
     return None
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    """A response body that stops with a read timeout once the deadline has passed."""
+
+    def __init__(self, stream: httpx.SyncByteStream, deadline: float):
+        self._stream, self._deadline = stream, deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if time.monotonic() > self._deadline:
+                raise httpx.ReadTimeout("the deadline passed while reading the answer")
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """A transport whose requests, redirects and bodies included, end ``seconds`` after it is made.
+
+    httpx's timeouts bound each connect or read on its own; a person waiting on a page needs a
+    bound on the whole exchange, so each request gets only the time that is left.
+    """
+
+    def __init__(self, seconds: float, inner: httpx.BaseTransport | None = None):
+        self._deadline = time.monotonic() + seconds
+        self._inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpx.ConnectTimeout("the deadline passed before the request", request=request)
+        request.extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), left)
+        response = self._inner.handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_DeadlineStream(response.stream, self._deadline),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def deadline_client(seconds: float, headers: dict[str, str] | None = None) -> httpx.Client:
+    """A client for one quick lookup: a single try that ends within ``seconds`` in all."""
+    return httpx.Client(
+        transport=DeadlineTransport(seconds),
+        timeout=seconds,
+        headers=headers,
+        follow_redirects=True,
+    )

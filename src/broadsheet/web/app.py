@@ -135,7 +135,7 @@ def warm_up_search(engine) -> None:
 
 def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
     """Members-only actions send visitors to sign in, then back where they were."""
-    target = sign_in_url(exc.next_url)
+    target = sign_in_url(exc.next_url, exc.then)
     if is_htmx(request):  # htmx follows HX-Redirect with a full page load
         return PlainTextResponse("Sign in first.", status_code=401, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

@@ -21,10 +21,13 @@ _UNSET = object()
 
 
 class SignInRequired(Exception):
-    """Raised by ``require_member``; the app answers with a redirect to the sign-in page."""
+    """Raised by ``require_member``; the app answers with a redirect to the sign-in page.
 
-    def __init__(self, next_url: str):
-        self.next_url = next_url
+    ``then`` is what to do once signed in (see ``vote_intent``), carried through the form.
+    """
+
+    def __init__(self, next_url: str, then: str = ""):
+        self.next_url, self.then = next_url, then
 
 
 def client_address(request: Request) -> str:
@@ -63,32 +66,64 @@ def current_member(request: Request) -> Member | None:
     return member
 
 
+def sign_in_first(request: Request, then: str = "") -> SignInRequired:
+    """The redirect to sign in and come back to the page the visitor is on (path and query)."""
+    target = request.headers.get("HX-Current-URL") or request.headers.get("Referer") or "/"
+    if request.method == "GET" and not request.headers.get("HX-Current-URL"):
+        target = str(request.url)
+    return SignInRequired(safe_next(target, request), then)
+
+
 def require_member(request: Request) -> Member:
     """A dependency for members-only routes."""
     member = current_member(request)
     if member is None:
-        target = request.headers.get("HX-Current-URL") or request.headers.get("Referer") or "/"
-        if request.method == "GET":
-            target = str(request.url)
-        raise SignInRequired(safe_next(target, request))
+        raise sign_in_first(request)
     return member
 
 
 def safe_next(target: str | None, request: Request | None = None) -> str:
-    """A same-site path to return to after signing in; anything else becomes ``/``."""
+    """A same-site path (with its query) to return to after signing in; else ``/``.
+
+    Browsers drop tabs and newlines from addresses and read a backslash as a slash, so a
+    target holding any of them, or starting ``//``, could lead to another host.
+    """
     if not target:
         return "/"
     if request is not None:
         origin = str(request.base_url).rstrip("/")
-        if target.startswith(origin):
+        if target.startswith(origin + "/") or target == origin:
             target = target[len(origin) :] or "/"
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(char) < 0x21 or ord(char) == 0x7F for char in target)
+    ):
         return "/"
     return target
 
 
-def sign_in_url(next_url: str) -> str:
-    return "/signin?next=" + quote(next_url, safe="")
+def here(request: Request) -> str:
+    """The path and query of this request: where sign-in links come back to."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def vote_intent(paper_id: str) -> str:
+    """The ``then`` that casts an upvote on ``paper_id`` once the visitor has signed in."""
+    return f"vote:{paper_id}"
+
+
+def voted_paper(then: str | None) -> str | None:
+    """The paper id of a ``vote:`` intent, or None for anything else."""
+    kind, _, paper_id = (then or "").partition(":")
+    return paper_id if kind == "vote" and 0 < len(paper_id) <= 100 else None
+
+
+def sign_in_url(next_url: str, then: str = "") -> str:
+    url = "/signin?next=" + quote(next_url, safe="")
+    return url + ("&then=" + quote(then, safe="") if then else "")
 
 
 def start_session(request: Request, member: Member) -> None:

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Path, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 from sqlalchemy import Engine
 
@@ -14,7 +15,7 @@ from broadsheet.feed.periods import FIRST_DAY, LAST_DAY, Period
 from broadsheet.feed.views import FeedPage, FeedSort, default_feed_day, feed_page
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.repository import get_paper
-from broadsheet.search.filters import SearchFilters
+from broadsheet.search.filters import DateRangeReversed, SearchFilters
 from broadsheet.search.hybrid import SearchRequest, SearchResults, Sort, search_papers
 from broadsheet.search.similar import SimilarPaper, similar_papers
 
@@ -92,6 +93,14 @@ def run_search(
     return search_papers(engine, request)
 
 
+class ReversedDateRange(RequestValidationError):
+    """``until`` before ``since``, refused like any value that cannot be read (422)."""
+
+    def __init__(self, problem: DateRangeReversed) -> None:
+        error = {"type": "until_before_since", "loc": ("query", "until"), "msg": str(problem)}
+        super().__init__([{**error, "input": problem.until.isoformat()}])
+
+
 @dataclass(slots=True)
 class SearchParams:
     q: str
@@ -111,5 +120,8 @@ def search_params(
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> SearchParams:
     """The search parameters the page and the API share (a FastAPI dependency)."""
-    filters = SearchFilters(since, until, category or None, organisation or None, min_upvotes)
+    try:
+        filters = SearchFilters(since, until, category or None, organisation or None, min_upvotes)
+    except DateRangeReversed as problem:
+        raise ReversedDateRange(problem) from None
     return SearchParams(q, filters, sort, page)

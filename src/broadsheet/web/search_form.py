@@ -16,7 +16,7 @@ from pydantic import ValidationError, validate_call
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.hybrid import Sort
 from broadsheet.web.errors import parameter_name, problem_text
-from broadsheet.web.queries import SearchParams, search_params
+from broadsheet.web.queries import ReversedDateRange, SearchParams, search_params
 
 # The form's fields, by parameter, as the page labels them.
 LABELS = {
@@ -56,8 +56,7 @@ def parse_search_form(query: Mapping[str, str]) -> SearchForm:
     except ValidationError as exc:
         problems = {parameter_name(e["loc"]): problem_text(e) for e in exc.errors()}
         return SearchForm(values, unfiltered(values), problems)
-    filters = params.filters
-    if filters.since and filters.until and filters.until < filters.since:
+    except ReversedDateRange:
         problems = {"until": f"is before {LABELS['since']}"}
         return SearchForm(values, unfiltered(values), problems)
     return SearchForm(values, params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -12,20 +13,58 @@ from broadsheet.community import ratelimit
 from broadsheet.community.accounts import AccountError, Member, create_member
 from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.signin import sign_in
-from broadsheet.web.auth import client_address, end_session, safe_next, start_session
+from broadsheet.community.votes import NoSuchPaper, set_vote
+from broadsheet.web.auth import (
+    client_address,
+    end_session,
+    safe_next,
+    start_session,
+    voted_paper,
+)
+from broadsheet.web.queries import canonical_id
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
 
 
-def _form(request: Request, template: str, next_url: str, status_code: int = 200, **context):
-    return render(request, template, status_code=status_code, next=next_url, **context)
+NextQuery = Annotated[str, Query(max_length=2000)]
+ThenQuery = Annotated[str, Query(max_length=2000)]
+NextField = Annotated[str, Form(max_length=2000)]
+ThenField = Annotated[str, Form(max_length=2000)]
+
+
+def _form(
+    request: Request, template: str, next_url: str, then: str, status_code: int = 200, **context
+):
+    paper = voted_paper(then)
+    return render(
+        request,
+        template,
+        status_code=status_code,
+        next=next_url,
+        then=then if paper else "",
+        vote_paper=paper,
+        **context,
+    )
+
+
+def _cast_vote_after_sign_in(request: Request, member: Member, then: str) -> None:
+    """The upvote the visitor clicked before signing in: cast (never withdrawn), once.
+
+    It runs in the sign-in POST, behind its CSRF check; a paper that is gone or a spent
+    limit simply leaves the vote uncast.
+    """
+    paper_id = voted_paper(then)
+    if paper_id is None:
+        return
+    with suppress(NoSuchPaper, ratelimit.RateLimited):
+        set_vote(request.app.state.engine, member, canonical_id(paper_id), voted=True)
 
 
 @router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, next: Annotated[str, Query(max_length=2000)] = "/"):
-    return _form(request, "signup.html", safe_next(next))
+def signup_page(request: Request, next: NextQuery = "/", then: ThenQuery = ""):
+    return _form(request, "signup.html", safe_next(next), then)
 
 
 @router.post("/signup", response_class=HTMLResponse, dependencies=[Depends(require_csrf)])
@@ -33,7 +72,8 @@ def signup(
     request: Request,
     username: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=4096)],
-    next: Annotated[str, Form(max_length=2000)] = "/",
+    next: NextField = "/",
+    then: ThenField = "",
 ):
     engine = request.app.state.engine
 
@@ -41,12 +81,12 @@ def signup(
         ratelimit.check(engine, ratelimit.SIGN_UPS, f"ip:{client_address(request)}")
         return create_member(engine, username, password)
 
-    return _start_session_or_explain(request, "signup.html", attempt, username, next, 422)
+    return _start_session_or_explain(request, "signup.html", attempt, username, next, then, 422)
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, next: Annotated[str, Query(max_length=2000)] = "/"):
-    return _form(request, "signin.html", safe_next(next))
+def signin_page(request: Request, next: NextQuery = "/", then: ThenQuery = ""):
+    return _form(request, "signin.html", safe_next(next), then)
 
 
 @router.post("/signin", response_class=HTMLResponse, dependencies=[Depends(require_csrf)])
@@ -54,14 +94,15 @@ def signin(
     request: Request,
     username: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=4096)],
-    next: Annotated[str, Form(max_length=2000)] = "/",
+    next: NextField = "/",
+    then: ThenField = "",
 ):
     engine = request.app.state.engine
 
     def attempt() -> Member:
         return sign_in(engine, username, password, client_address(request))
 
-    return _start_session_or_explain(request, "signin.html", attempt, username, next, 401)
+    return _start_session_or_explain(request, "signin.html", attempt, username, next, then, 401)
 
 
 def _start_session_or_explain(
@@ -70,15 +111,29 @@ def _start_session_or_explain(
     attempt: Callable[[], Member],
     username: str,
     next_url: str,
+    then: str,
     refused_status: int,
 ) -> Response:
-    """Sign in the member ``attempt`` returns and go on, or show the form with the reason."""
+    """Sign in the member ``attempt`` returns, do what they asked for, and go on; or show the
+    form with the reason (keeping where to go and what to do)."""
     next_url = safe_next(next_url)
+    paper = voted_paper(then)
+    then = then if paper else ""
     try:
         member = attempt()
     except (AccountError, ratelimit.RateLimited, HasherBusy) as exc:
-        return refusal(request, template, exc, refused_status, next=next_url, username=username)
+        return refusal(
+            request,
+            template,
+            exc,
+            refused_status,
+            next=next_url,
+            then=then,
+            vote_paper=paper,
+            username=username,
+        )
     start_session(request, member)
+    _cast_vote_after_sign_in(request, member, then)
     return RedirectResponse(next_url, status_code=303)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community.accounts import Member
@@ -17,9 +17,15 @@ from broadsheet.community.moderation import (
     set_comment_hidden,
     set_paper_hidden,
 )
-from broadsheet.community.submissions import SubmissionError, submit_paper
+from broadsheet.community.submissions import ArxivUnavailable, SubmissionError, submit_paper
 from broadsheet.community.votes import NoSuchPaper, set_vote
-from broadsheet.web.auth import require_member, safe_next
+from broadsheet.web.auth import (
+    current_member,
+    require_member,
+    safe_next,
+    sign_in_first,
+    vote_intent,
+)
 from broadsheet.web.queries import canonical_id
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.security import require_csrf
@@ -35,8 +41,14 @@ def _back(request: Request, fallback: str) -> RedirectResponse:
 
 
 @router.post("/papers/{paper_id:path}/vote", response_class=HTMLResponse)
-def vote(request: Request, paper_id: str, member: MemberDep) -> Response:
-    """Toggle the member's upvote; htmx gets the redrawn button, a plain form a redirect."""
+def vote(request: Request, paper_id: str) -> Response:
+    """Toggle the member's upvote; htmx gets the redrawn button, a plain form a redirect.
+
+    A visitor is sent to sign in, and the upvote is cast once that succeeds.
+    """
+    member = current_member(request)
+    if member is None:
+        raise sign_in_first(request, vote_intent(canonical_id(paper_id)))
     try:
         state = set_vote(request.app.state.engine, member, canonical_id(paper_id))
     except NoSuchPaper:
@@ -105,8 +117,11 @@ submit_router = APIRouter(include_in_schema=False)
 
 
 @submit_router.get("/submit", response_class=HTMLResponse)
-def submit_page(request: Request, member: MemberDep) -> Response:
-    return render(request, "submit.html")
+def submit_page(
+    request: Request, member: MemberDep, paper: Annotated[str, Query(max_length=500)] = ""
+) -> Response:
+    """The submit form; ``?paper=`` fills in the id (search offers it for papers not here)."""
+    return render(request, "submit.html", paper=paper)
 
 
 @router.post("/submit", response_class=HTMLResponse)
@@ -120,5 +135,10 @@ def submit(
             request.app.state.engine, member, paper, settings=request.app.state.settings
         )
     except SubmissionError as exc:
-        return render(request, "submit.html", status_code=422, error=str(exc), paper=paper)
+        status = 503 if isinstance(exc, ArxivUnavailable) else 422
+        if is_htmx(request):  # htmx swaps only successful answers: the form comes back with why
+            status = 200
+        return render(request, "submit.html", status_code=status, error=str(exc), paper=paper)
+    if is_htmx(request):  # a full page load of the paper, with its address in the bar
+        return Response(status_code=204, headers={"HX-Redirect": f"/papers/{submission.paper_id}"})
     return RedirectResponse(f"/papers/{submission.paper_id}", 303)

@@ -12,6 +12,24 @@ document.addEventListener("htmx:responseError", (event) => {
   line.hidden = false;
 });
 
+// A button marked data-copy="ID" copies that element's text (the paper page's citation). It
+// is hidden until this script runs; where the clipboard is not allowed (plain http on another
+// host) it selects the text instead, for the visitor to copy.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("button[data-copy]")) button.hidden = false;
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest?.("button[data-copy]");
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source) return;
+  const select = () => window.getSelection()?.selectAllChildren(source);
+  if (!navigator.clipboard) return select();
+  navigator.clipboard.writeText(source.textContent).then(
+    () => { button.textContent = "Copied"; },
+    select,
+  );
+});
+
 // A form marked data-reset-after-post (the comment form) empties itself once its post
 // succeeds, and the "no comments yet" line goes.
 document.addEventListener("htmx:afterRequest", (event) => {
