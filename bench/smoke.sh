@@ -10,4 +10,5 @@ run web_load.py --papers 400 --duration 1 --connections 4 --client python
 run digest.py --papers 400 --subscribers 50
 run signin_flood.py --attempts 20
 run mixed_load.py --papers 400 --clients 10 --duration 3
+run spelling.py --docs 300 --queries 10
 echo "bench smoke: every script ran"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ class FakeArxiv:
     entries: dict[str, bytes] = field(default_factory=fixture_entries)
     requests: list[dict[str, str]] = field(default_factory=list)
     fail_with: int | None = None  # answer every request with this status
+    delay: float = 0.0  # seconds to wait before answering, as a slow arXiv does
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -65,6 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         fake.requests.append(query)
+        time.sleep(fake.delay)
         if fake.fail_with is not None:
             status, body = fake.fail_with, b"unavailable"
         else:

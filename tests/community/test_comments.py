@@ -1,19 +1,26 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import Engine, select
 
+from broadsheet.community import ratelimit
 from broadsheet.community.accounts import create_member
 from broadsheet.community.comments import (
     ALLOWED_TAGS,
+    MAX_COMMENT,
     CommentError,
     add_comment,
+    delete_comment,
+    edit_comment,
     list_comments,
     render_markdown,
 )
-from broadsheet.db.schema import papers
+from broadsheet.community.moderation import NotAllowed, NotFound, set_comment_hidden
+from broadsheet.db.schema import comments, papers
+from broadsheet.db.version import current_version
 
 
 def _comment_count(store: Engine, paper_id: str) -> int:
@@ -92,3 +99,121 @@ def test_empty_long_or_misplaced_comments_are_refused(papers_store: Engine) -> N
     with pytest.raises(CommentError, match="No paper"):
         add_comment(papers_store, ada, "2401.99999", "hello")
     assert _comment_count(papers_store, "2401.00001") == 0
+
+
+def _stored(store: Engine, comment_id: int):
+    with store.connect() as connection:
+        return connection.execute(select(comments).where(comments.c.id == comment_id)).first()
+
+
+def test_the_author_edits_a_comment_and_the_edit_is_stamped(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    posted = add_comment(papers_store, ada, "2401.00001", "First *draft*")
+    edited = edit_comment(papers_store, ada, posted.id, "  Second **draft**  ")
+    assert edited.body == "Second **draft**" and "<strong>draft</strong>" in edited.html
+    assert edited.edited_at is not None and edited.edited_at >= posted.created_at
+    assert edited.created_at == posted.created_at
+    with papers_store.connect() as connection:
+        [listed] = list_comments(connection, "2401.00001")
+    assert listed.body == "Second **draft**" and listed.edited_at == edited.edited_at
+    assert _comment_count(papers_store, "2401.00001") == 1
+
+
+def test_edits_follow_the_rules_for_posting(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    posted = add_comment(papers_store, ada, "2401.00001", "kept")
+    with pytest.raises(CommentError, match="Comment text"):
+        edit_comment(papers_store, ada, posted.id, "   ")
+    with pytest.raises(CommentError, match="at most"):
+        edit_comment(papers_store, ada, posted.id, "x" * (MAX_COMMENT + 1))
+    assert _stored(papers_store, posted.id).body == "kept"
+    assert _stored(papers_store, posted.id).edited_at is None
+
+
+def test_edits_count_against_the_comment_rate_limit(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    posted = add_comment(papers_store, ada, "2401.00001", "first")
+    for i in range(ratelimit.COMMENTS.hits - 1):
+        edit_comment(papers_store, ada, posted.id, f"edit {i}")
+    with pytest.raises(ratelimit.RateLimited):
+        edit_comment(papers_store, ada, posted.id, "one too many")
+    assert _stored(papers_store, posted.id).body == f"edit {ratelimit.COMMENTS.hits - 2}"
+
+
+def test_only_the_author_edits_not_another_member_nor_an_admin(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    bob = create_member(papers_store, "bob", "long enough password")
+    root = create_member(papers_store, "root", "long enough password", is_admin=True)
+    posted = add_comment(papers_store, ada, "2401.00001", "mine")
+    for other in (bob, root):
+        with pytest.raises(NotAllowed):
+            edit_comment(papers_store, other, posted.id, "theirs now")
+    with pytest.raises(NotFound):
+        edit_comment(papers_store, ada, posted.id + 100, "nothing there")
+    assert _stored(papers_store, posted.id).body == "mine"
+
+
+def test_editing_a_hidden_comment_keeps_it_hidden(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    root = create_member(papers_store, "root", "long enough password", is_admin=True)
+    posted = add_comment(papers_store, ada, "2401.00001", "spam")
+    set_comment_hidden(papers_store, root, posted.id, True)
+    edited = edit_comment(papers_store, ada, posted.id, "not spam, honest")
+    assert edited.hidden and _stored(papers_store, posted.id).hidden_at is not None
+    assert _comment_count(papers_store, "2401.00001") == 0
+
+
+def test_deleting_removes_the_comment_and_keeps_the_count(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    first = add_comment(papers_store, ada, "2401.00001", "one")
+    add_comment(papers_store, ada, "2401.00001", "two")
+    with papers_store.connect() as connection:
+        before = current_version(connection)
+    assert delete_comment(papers_store, ada, first.id) == "2401.00001"
+    assert _stored(papers_store, first.id) is None
+    assert _comment_count(papers_store, "2401.00001") == 1
+    with papers_store.connect() as connection:
+        assert current_version(connection) > before
+    with pytest.raises(NotFound):  # a second click, or a stale page
+        delete_comment(papers_store, ada, first.id)
+    assert _comment_count(papers_store, "2401.00001") == 1
+
+
+def test_another_member_cannot_delete_but_an_admin_can(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    bob = create_member(papers_store, "bob", "long enough password")
+    root = create_member(papers_store, "root", "long enough password", is_admin=True)
+    posted = add_comment(papers_store, ada, "2401.00001", "mine")
+    with pytest.raises(NotAllowed):
+        delete_comment(papers_store, bob, posted.id)
+    assert _comment_count(papers_store, "2401.00001") == 1
+    delete_comment(papers_store, root, posted.id)
+    assert _comment_count(papers_store, "2401.00001") == 0
+
+
+def test_deleting_a_hidden_comment_does_not_count_it_twice(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    root = create_member(papers_store, "root", "long enough password", is_admin=True)
+    add_comment(papers_store, ada, "2401.00001", "visible")
+    hidden = add_comment(papers_store, ada, "2401.00001", "hidden")
+    set_comment_hidden(papers_store, root, hidden.id, True)
+    assert _comment_count(papers_store, "2401.00001") == 1
+    delete_comment(papers_store, ada, hidden.id)
+    assert _comment_count(papers_store, "2401.00001") == 1
+
+
+def test_deleting_at_once_from_two_clicks_removes_one_count(papers_store: Engine) -> None:
+    ada = create_member(papers_store, "ada", "long enough password")
+    add_comment(papers_store, ada, "2401.00001", "stays")
+    posted = add_comment(papers_store, ada, "2401.00001", "goes")
+
+    def attempt() -> str:
+        try:
+            return delete_comment(papers_store, ada, posted.id)
+        except NotFound:
+            return "not found"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(lambda _: attempt(), range(4)))
+    assert outcomes == ["2401.00001"] + ["not found"] * 3
+    assert _comment_count(papers_store, "2401.00001") == 1

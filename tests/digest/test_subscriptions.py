@@ -16,7 +16,9 @@ from broadsheet.digest.subscriptions import (
     Frequency,
     InvalidEmail,
     Requester,
+    issue_unmailed_links,
     link_not_sent,
+    mail_is_configured,
     normalise_email,
     request_subscription,
     save_member_subscription,
@@ -25,7 +27,10 @@ from broadsheet.papers.record import FeedPlacement, Paper
 from broadsheet.papers.repository import upsert_papers
 from smtp_sink import SmtpSink
 
-SETTINGS = Settings(confirm_link_days=7, confirmation_cooldown_minutes=15)
+SETTINGS = Settings(
+    confirm_link_days=7, confirmation_cooldown_minutes=15, smtp_host="127.0.0.1"
+)  # a site whose mail is set up
+NO_MAIL = Settings(confirm_link_days=7, confirmation_cooldown_minutes=15)
 NOW = datetime(2026, 1, 1, 12)
 CLIENT = Requester("192.0.2.1")
 
@@ -146,3 +151,84 @@ def test_a_member_cannot_take_an_address_with_a_live_link(store: Engine) -> None
         )  # fmt: skip
     row = _row(store, "victim@example.org")
     assert (row.user_id, row.frequency) == (None, "daily")
+
+
+def _rows(store: Engine) -> list:
+    with store.connect() as connection:
+        return connection.execute(select(subscribers).order_by(subscribers.c.id)).all()
+
+
+def test_mail_is_configured_only_once_its_server_is_named() -> None:
+    assert not mail_is_configured(NO_MAIL)
+    assert mail_is_configured(SETTINGS)
+
+
+def test_without_mail_an_address_is_kept_with_no_link_and_no_limit_counted(
+    store: Engine,
+) -> None:
+    for minute in range(5):  # more than the per-address limit of mails
+        outcome = request_subscription(
+            store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT,
+            NOW + timedelta(minutes=minute),
+        )  # fmt: skip
+        assert outcome.link is None and outcome.mail_waiting
+    [row] = _rows(store)
+    assert (row.status, row.confirmation_nonce, row.confirmation_sent_at) == ("pending", None, None)
+
+    [link] = issue_unmailed_links(store, SETTINGS, NOW + timedelta(hours=1))
+    assert (link.address, link.subscriber.id) == ("reader@example.org", row.id)
+    assert issue_unmailed_links(store, SETTINGS, NOW + timedelta(hours=1)) == []  # owed once
+    assert issue_unmailed_links(store, NO_MAIL) == []
+
+
+def test_owed_links_stay_within_the_limit_per_address(store: Engine) -> None:
+    request_subscription(store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT, NOW)
+    later = NOW + timedelta(minutes=1)
+    for _ in range(3):  # mailing kept failing: each round counts
+        [link] = issue_unmailed_links(store, SETTINGS, later)
+        link_not_sent(store, link)
+    assert issue_unmailed_links(store, SETTINGS, later) == []
+
+
+@pytest.mark.parametrize("second", ["Ann@X.org", "ANN@x.org", "aNn@X.ORG"])
+def test_an_address_in_another_case_finds_the_same_row(store: Engine, second: str) -> None:
+    first = request_subscription(store, SETTINGS, "ann@x.org", Frequency.daily, CLIENT, NOW)
+    again = request_subscription(
+        store, SETTINGS, second, Frequency.weekly, CLIENT, NOW + timedelta(minutes=30)
+    )
+    assert again.subscriber.id == first.subscriber.id
+    assert again.link is not None and again.link.address == "ann@x.org"
+    [row] = _rows(store)
+    assert (row.email, row.pending_email, row.frequency) == ("ann@x.org", None, "weekly")
+
+
+def test_a_member_cannot_take_another_case_of_an_address_with_a_live_link(store: Engine) -> None:
+    request_subscription(store, SETTINGS, "ann@x.org", Frequency.daily, CLIENT, NOW)
+    ada = create_member(store, "ada", "long enough password")
+    with pytest.raises(AddressTaken):
+        save_member_subscription(
+            store, SETTINGS, ada.id, "Ann@X.org", Frequency.weekly, [],
+            Requester("192.0.2.9", ada.id), NOW + timedelta(hours=1),
+        )  # fmt: skip
+    assert len(_rows(store)) == 1
+
+
+def test_owed_links_are_mailed_and_a_refused_address_is_not_tried_again(
+    store: Engine, smtp: SmtpSink
+) -> None:
+    from broadsheet.digest.confirmation import send_unmailed_confirmations
+
+    for address in ("gone@example.org", "reader@example.org", "other@example.org"):
+        request_subscription(store, NO_MAIL, address, Frequency.daily, CLIENT, NOW)
+    mailing = Settings(smtp_host=smtp.host, smtp_port=smtp.port)
+    smtp.replies.append("550 5.1.1 No such user")  # for the first, gone@
+    first = send_unmailed_confirmations(store, mailing, "secret", NOW)
+    assert (first.sent, first.failed) == (2, 1)
+    assert sorted(to for _, [to] in smtp.envelopes) == ["other@example.org", "reader@example.org"]
+    smtp.replies.append("451 4.3.0 Try again later")
+    request_subscription(store, NO_MAIL, "late@example.org", Frequency.daily, CLIENT, NOW)
+    down = send_unmailed_confirmations(store, mailing, "secret", NOW)
+    assert (down.sent, down.failed) == (0, 1)  # gone@ is not among them: refused for good
+    again = send_unmailed_confirmations(store, mailing, "secret", NOW)
+    assert (again.sent, again.failed) == (1, 0)
+    assert smtp.envelopes[-1][1] == ["late@example.org"]

@@ -341,3 +341,78 @@ def test_upvote_signed_out_on_search_results_counts_after_signing_in(page, store
     vote = page.locator(f'form.vote[data-paper="{paper}"]').first
     expect(vote.locator("button.upvote")).to_have_attribute("aria-pressed", "true")
     assert int(vote.locator(".count").inner_text().strip()) == int(before or 0) + 1
+
+
+def test_an_arxiv_id_typed_into_search_opens_that_paper(page) -> None:
+    page.goto("/")
+    first = page.locator("article.card").first.locator(".vote").get_attribute("data-paper")
+    title = page.locator("article.card").first.locator("h2").inner_text().strip()
+    box = page.get_by_role("searchbox", name="Search papers")
+    box.fill(f"arXiv:{first}v2")
+    box.press("Enter")
+    page.wait_for_url(f"**/papers/{first}")
+    assert page.locator("h1").inner_text().strip() == title
+    expect(page.locator(".arxiv-id")).to_contain_text(first)
+
+    box = page.get_by_role("searchbox", name="Search papers")
+    box.fill(f"https://arxiv.org/pdf/{first}")
+    box.press("Enter")
+    page.wait_for_url(f"**/papers/{first}")
+
+
+def test_an_author_on_a_paper_leads_to_their_page_and_their_name_finds_their_papers(page) -> None:
+    page.goto("/")
+    page.locator("article.card h2 a").first.click()
+    page.wait_for_url(re.compile(r"/papers/"))
+    paper_title = page.locator("h1").inner_text().strip()
+    author = page.locator("p.authors a").first
+    name = author.inner_text().strip()
+    author.click()
+    page.wait_for_url(re.compile(r"/authors/"))
+    assert page.locator("h1").inner_text().strip() == name
+    titles = [t.strip() for t in page.locator("article.card h2").all_inner_texts()]
+    assert paper_title in titles
+    page.screenshot(path=ARTIFACTS / "author-page.png", full_page=True)
+
+    box = page.get_by_role("searchbox", name="Search papers")
+    box.fill(name)
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"/search\?"))
+    first = page.locator("article.card").first
+    first.locator("h2 a").click()
+    page.wait_for_url(re.compile(r"/papers/"))
+    expect(page.locator("p.authors")).to_contain_text(name)
+
+
+def test_submit_shows_progress_while_it_waits_and_explains_a_failure(page, arxiv) -> None:
+    page.goto("/signup")
+    page.get_by_label("Username").fill("patient")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")
+
+    arxiv.delay = 2.0
+    page.goto("/submit")
+    page.get_by_label("arXiv id or URL").fill("2401.00123")
+    button = page.get_by_role("button", name="Submit")
+    button.click()
+    progress = page.locator("#submit-progress")
+    expect(progress).to_be_visible()
+    expect(progress).to_contain_text("Looking the paper up on arXiv")
+    expect(button).to_be_disabled()
+    page.screenshot(path=ARTIFACTS / "submit-in-progress.png")
+    page.wait_for_url("**/papers/2401.00123", timeout=15_000)
+    assert page.locator("h1").inner_text() == "Gradient Noise Is All You Need"
+
+    arxiv.delay, arxiv.fail_with = 0.0, 503
+    page.goto("/submit")
+    page.get_by_label("arXiv id or URL").fill("2401.99999")
+    started = page.evaluate("Date.now()")
+    page.get_by_role("button", name="Submit").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_be_visible(timeout=15_000)
+    assert page.evaluate("Date.now()") - started < 12_000
+    text = alert.inner_text()
+    assert "arXiv" in text and "http" not in text and "errno" not in text.lower()
+    expect(page.get_by_role("button", name="Submit")).to_be_enabled()
+    expect(page.locator("#submit-progress")).to_be_hidden()

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from xml.etree import ElementTree
+
 import feedparser
+import httpx
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from broadsheet.config import Settings
+from broadsheet.ingest.runner import import_file
+from broadsheet.web.app import create_app
+from helpers import live_server
+
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def parse(client: TestClient, path: str, **params):
@@ -28,3 +41,64 @@ def test_daily_and_search_feeds(daily_client: TestClient) -> None:
 def test_feeds_of_an_empty_store_still_parse(client: TestClient) -> None:
     assert parse(client, "/feed.atom").entries == []
     assert parse(client, "/search.atom", q="").entries == []
+
+
+TOPICS = Path(__file__).parents[1] / "fixtures" / "daily_papers" / "topics.json"
+FEEDS = ("/feed.atom", "/search.atom?q=diffusion")
+
+
+@pytest.fixture
+def topics(store: Engine) -> Engine:
+    import_file(store, TOPICS)
+    return store
+
+
+def links(response) -> list[str]:
+    """Every link of an Atom document (it must parse as XML)."""
+    root = ElementTree.fromstring(response.content)
+    return [link.get("href") for link in root.iter(f"{ATOM}link")]
+
+
+def feed_links(database_url: str, base: str, headers=None, **settings) -> list[str]:
+    app = create_app(Settings(database_url=database_url, secret_key="test", **settings))
+    client = TestClient(app, base_url=base)
+    found = []
+    for path in FEEDS:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200
+        found += links(response)
+    assert len(found) > 4  # both feeds' own links, and their entries'
+    return found
+
+
+def test_links_follow_the_address_reached_without_base_url(topics, database_url: str) -> None:
+    found = feed_links(database_url, "http://papers.example:8080")
+    assert all(link.startswith("http://papers.example:8080/") for link in found), found
+    assert "http://papers.example:8080/papers/2401.00003" in found
+
+
+def test_base_url_when_set_wins_over_the_address_reached(topics, database_url: str) -> None:
+    found = feed_links(database_url, "http://other.example", base_url="https://news.example/")
+    assert all(link.startswith("https://news.example/") for link in found), found
+
+
+def test_the_scheme_a_listed_proxy_reports_is_believed(topics, database_url: str) -> None:
+    proto = {"X-Forwarded-Proto": "https"}
+    trusted = feed_links(database_url, "http://papers.example", proto, forwarded_allow_ips="*")
+    assert all(link.startswith("https://papers.example/") for link in trusted), trusted
+    ignored = feed_links(database_url, "http://papers.example", proto)
+    assert all(link.startswith("http://papers.example/") for link in ignored), ignored
+
+
+def test_a_forged_host_cannot_add_markup(topics, database_url: str) -> None:
+    forged = 'evil.example"><script>alert(1)</script><x a="'
+    app = create_app(Settings(database_url=database_url, secret_key="test"))
+    with live_server(app) as url:  # over real HTTP: the test client sets Host from its URL
+        for path in FEEDS:
+            response = httpx.get(url + path, headers={"Host": forged})
+            assert response.status_code == 200
+            root = ElementTree.fromstring(response.content)  # still one well-formed document
+            assert not [e for e in root.iter() if e.tag in ("script", "x")]
+            assert "<script" not in response.text
+            # not a host name: the links name the server's own address instead
+            assert all(link.startswith(url + "/") for link in links(response))

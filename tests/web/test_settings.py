@@ -15,7 +15,7 @@ from broadsheet.config import Settings
 from broadsheet.db.schema import subscribers
 from broadsheet.digest.subscriptions import Frequency, add_subscriber
 from smtp_sink import SmtpSink
-from web.conftest import form_token
+from web.conftest import form_token, make_client
 
 PASSWORD = "long enough password"
 
@@ -132,7 +132,7 @@ def test_moving_to_someone_elses_address_leaves_their_subscription_alone(
     )  # fmt: skip
     assert len(smtp.to("victim@example.org")) == 1  # five saves, one mail: the cool-down
     assert "less than 15 minutes ago" in client.get("/settings?saved=1&wait=1").text
-    assert "Moving to victim@example.org" in client.get("/settings").text
+    assert "moves to victim@example.org once the link mailed there" in client.get("/settings").text
 
 
 def test_a_member_moves_to_a_new_address_by_opening_its_link(
@@ -276,3 +276,118 @@ def test_admins_see_failed_digests(client: TestClient, store: Engine, smtp: Smtp
     page = client.get("/settings").text
     assert "Digests that failed" in page
     assert "gone@example.org" in page and "550 5.1.1 No such user" in page
+
+
+def _status_line(page: str) -> str:
+    match = re.search(r'<p class="meta" id="digest-status">(.*?)</p>', page, re.S)
+    assert match, "no digest status line"
+    return " ".join(match.group(1).split())
+
+
+def test_saving_without_mail_keeps_the_address_and_one_status_line_says_so(
+    store: Engine, database_url: str
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    with make_client(database_url) as site:
+        _sign_in(site, "ada")
+        assert _status_line(site.get("/settings").text) == "You get no digest."
+        saved = _save(site, email="ada@example.org", frequency="weekly")
+        assert saved.status_code == 303
+        page = site.get(saved.headers["location"]).text
+    assert _row(store, "ada@example.org").status == "pending"
+    line = _status_line(page)
+    assert line == (
+        "ada@example.org is saved, waiting for confirmation: the link to confirm it will be "
+        "mailed as soon as this site can send mail. Digests start after that."
+    )
+    assert "we just mailed" not in page and "see the mail we sent" not in page
+    assert "Not subscribed" not in page and "You get no digest" not in page
+
+
+def test_a_members_move_without_mail_is_shown_as_waiting(
+    client: TestClient, store: Engine, smtp: SmtpSink, database_url: str
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    _save(client, email="ada@example.org")
+    client.get(_confirm_link(smtp.messages[0]))
+    with make_client(database_url) as site:
+        site.cookies.update(client.cookies)
+        _save(site, email="ada@new.example.org")
+        line = _status_line(site.get("/settings").text)
+    assert line.startswith("ada@example.org gets the daily digest; it moves to ada@new.example.org")
+    assert "will be mailed as soon as this site can send mail" in line
+    assert len(smtp.messages) == 1
+
+
+def test_only_admins_are_told_that_mail_is_not_configured(
+    store: Engine, database_url: str, smtp: SmtpSink
+) -> None:
+    create_member(store, "root", PASSWORD, is_admin=True)
+    create_member(store, "ada", PASSWORD)
+    with make_client(database_url) as site:
+        _sign_in(site, "root")
+        admin_settings, admin_home = site.get("/settings").text, site.get("/").text
+        site.cookies.clear()
+        _sign_in(site, "ada")
+        member_pages = site.get("/settings").text + site.get("/").text
+        site.cookies.clear()
+        visitor_page = site.get("/").text
+    assert "Mail is not configured" in admin_settings
+    assert "BROADSHEET_SMTP_HOST" in admin_settings and "BROADSHEET_MAIL_FROM" in admin_settings
+    assert "Mail is not configured" in admin_home
+    for page in (member_pages, visitor_page):
+        assert "Mail is not configured" not in page and "SMTP" not in page
+    with make_client(database_url, smtp) as mailing:
+        _sign_in(mailing, "root")
+        assert "Mail is not configured" not in mailing.get("/settings").text
+
+
+def test_members_with_a_subscription_see_a_link_instead_of_the_banner_form(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    banner_form = 'action="/subscribe"'
+    assert banner_form in client.get("/").text  # a visitor
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    assert banner_form in client.get("/").text  # a member without one
+    _save(client, email="ada@example.org")
+    pending = client.get("/").text
+    assert banner_form not in pending and "your digest settings" in pending
+    client.get(_confirm_link(smtp.messages[0]))
+    assert banner_form not in client.get("/").text
+    token = form_token(client.get("/settings").text)
+    client.post("/settings/digest/stop", data={"csrf_token": token})
+    assert banner_form in client.get("/").text
+
+
+def test_a_member_saving_their_address_in_another_case_keeps_one_row(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    _save(client, email="ada@example.org")
+    client.get(_confirm_link(smtp.messages[0]))
+    assert _save(client, email="ADA@example.org", frequency="weekly").status_code == 303
+    row = _row(store, "ada@example.org")
+    assert (row.status, row.frequency, row.pending_email) == ("confirmed", "weekly", None)
+    assert len(smtp.messages) == 1
+
+
+def test_moving_to_another_case_of_an_unowned_address_merges_it(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    add_subscriber(store, "reader@example.org")
+    ada = create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    _save(client, email="ada@example.org", topics="graphs")
+    client.get(_confirm_link(smtp.messages[0]))
+    _save(client, email="READER@example.org", topics="graphs")
+    assert client.get(_confirm_link(smtp.messages[1])).status_code == 200
+    with store.connect() as connection:
+        rows = connection.execute(
+            select(subscribers.c.email, subscribers.c.user_id, subscribers.c.status)
+        ).all()
+    assert sorted(rows) == [
+        ("ada@example.org", None, "unsubscribed"), ("reader@example.org", ada.id, "confirmed"),
+    ]  # fmt: skip

@@ -244,7 +244,9 @@ def test_links_from_before_nonces_are_refused_clearly(client: TestClient, store:
     assert _status(store, "reader@example.org") == "pending"
 
 
-def test_mail_server_down_is_explained(store: Engine, database_url: str) -> None:
+def test_mail_server_down_keeps_the_address_and_says_it_will_retry(
+    store: Engine, database_url: str
+) -> None:
     from helpers import free_port
 
     settings = Settings(
@@ -252,7 +254,84 @@ def test_mail_server_down_is_explained(store: Engine, database_url: str) -> None
     )
     with TestClient(create_app(settings)) as down:
         page = _subscribe(down, "reader@example.org")
-    assert page.status_code == 503 and "could not be sent" in page.text
+    assert page.status_code == 200 and "could not be sent just now" in page.text
+    assert "will be retried" in page.text and "Check your inbox" not in page.text
+    assert _status(store, "reader@example.org") == "pending"
+
+
+def _unconfigured(database_url: str) -> TestClient:
+    """A site whose mail server was never set."""
+    return TestClient(create_app(Settings(database_url=database_url, secret_key="test-secret")))
+
+
+def test_subscribing_without_mail_keeps_the_address_and_says_so(
+    store: Engine, database_url: str
+) -> None:
+    with _unconfigured(database_url) as site:
+        page = _subscribe(site, "reader@example.org")
+        again = _subscribe(site, "reader@example.org")
+    assert page.status_code == 200 and again.status_code == 200
+    assert "Address saved" in page.text and "as soon as its mail is set up" in page.text
+    assert "Check your inbox" not in page.text and "on its way" not in page.text
+    assert page.text.count("<h1") == 1
+    with store.connect() as connection:
+        row = connection.execute(select(subscribers)).one()
+    assert (row.email, row.status, row.confirmation_sent_at) == (
+        "reader@example.org",
+        "pending",
+        None,
+    )
+
+
+def test_addresses_kept_without_mail_get_their_link_once_mail_is_set_up(
+    store: Engine, database_url: str, client: TestClient, smtp: SmtpSink
+) -> None:
+    from datetime import datetime
+
+    from broadsheet.digest.worker import Worker
+
+    with _unconfigured(database_url) as site:
+        _subscribe(site, "reader@example.org", "weekly")
+    assert smtp.messages == []
+    mailing = Settings(database_url=database_url, smtp_host=smtp.host, smtp_port=smtp.port,
+                       base_url="http://testserver", digest_hour=23)  # fmt: skip
+    worker = Worker(store, mailing, client.app.state.secret, clock=lambda: datetime(2026, 1, 1, 8))
+    worker.tick()
+    worker.tick()  # owed once: the second round sends nothing
+    [mail] = smtp.to("reader@example.org")
+    confirmed = client.get(_link(mail, "/subscribe/confirm"))
+    assert confirmed.status_code == 200 and "weekly" in confirmed.text
+    assert _status(store, "reader@example.org") == "confirmed"
+
+
+def test_a_failed_confirmation_mail_is_retried(
+    store: Engine, database_url: str, client: TestClient, smtp: SmtpSink
+) -> None:
+    from broadsheet.digest.confirmation import send_unmailed_confirmations
+
+    smtp.replies.append("451 4.3.0 Try again later")
+    page = _subscribe(client, "reader@example.org")
+    assert page.status_code == 200 and "will be retried" in page.text
+    assert smtp.messages == []
+    settings = client.app.state.settings
+    assert send_unmailed_confirmations(store, settings, client.app.state.secret).sent == 1
+    [mail] = smtp.to("reader@example.org")
+    assert client.get(_link(mail, "/subscribe/confirm")).status_code == 200
+    assert _status(store, "reader@example.org") == "confirmed"
+
+
+def test_an_address_in_another_case_is_the_same_subscription(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    first = _subscribe(client, "ann@x.org")
+    second = _subscribe(client, "Ann@X.org")
+    assert first.status_code == 200 and second.status_code == 200
+    with store.connect() as connection:
+        assert connection.execute(select(subscribers.c.email)).scalars().all() == ["ann@x.org"]
+    client.get(_link(smtp.messages[0], "/subscribe/confirm"))
+    assert _subscribe(client, "ANN@x.org").status_code == 200
+    assert _status(store, "ann@x.org") == "confirmed"
+    assert len(smtp.messages) == 1
 
 
 def test_an_address_already_unsubscribed_is_told_so(client: TestClient, store: Engine) -> None:

@@ -1,4 +1,4 @@
-"""Admins hide papers and comments (and can bring them back); nothing is deleted."""
+"""Admins hide papers and comments and can bring them back: hiding deletes nothing."""
 
 from __future__ import annotations
 

@@ -189,6 +189,7 @@ comments = Table(
     Column("body", Text, nullable=False),  # markdown as written; rendered and sanitised on display
     Column("created_at", DateTime, nullable=False),
     Column("hidden_at", DateTime),
+    Column("edited_at", DateTime),  # the last edit by its author
     Index("ix_comments_paper_id", "paper_id"),
 )
 
@@ -212,6 +213,8 @@ subscribers = Table(
     # the cool-down looks for links mailed in the last minutes, among every subscriber
     Index("ix_subscribers_confirmation_sent_at", "confirmation_sent_at"),
 )
+# one subscription per mailbox: nearly every mail server ignores the local part's case
+Index("uq_subscribers_email_lower", func.lower(subscribers.c.email), unique=True)
 
 rate_limits = Table(
     "rate_limits",

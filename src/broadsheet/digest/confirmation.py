@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from html import escape
 from urllib.parse import quote
 
+from sqlalchemy import Engine
+
 from broadsheet.config import Settings
 from broadsheet.digest import tokens
-from broadsheet.digest.mailer import Mailer
-from broadsheet.digest.subscriptions import ConfirmationLink, Subscriber, link_subject
+from broadsheet.digest.mailer import DeliveryError, Mailer
+from broadsheet.digest.subscriptions import (
+    ConfirmationLink,
+    Subscriber,
+    issue_unmailed_links,
+    link_not_sent,
+    link_subject,
+)
+
+# what an admin sets so the site can send mail (environment variables, or lines in .env)
+MAIL_SETTINGS = (
+    "BROADSHEET_SMTP_HOST",
+    "BROADSHEET_SMTP_PORT",
+    "BROADSHEET_SMTP_SECURITY",
+    "BROADSHEET_SMTP_USERNAME",
+    "BROADSHEET_SMTP_PASSWORD",
+    "BROADSHEET_MAIL_FROM",
+)
 
 
 def confirm_url(settings: Settings, secret: str, link: ConfirmationLink) -> str:
@@ -69,3 +89,33 @@ def send_confirmation(settings: Settings, secret: str, confirmation: Confirmatio
     """Send the confirmation mail now (raises DeliveryError when the server refuses it)."""
     with Mailer(settings) as mailer:
         mailer.send(confirmation_message(settings, secret, confirmation), confirmation.address)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationRound:
+    """What one round of late confirmation mails did."""
+
+    sent: int = 0
+    failed: int = 0
+
+
+def send_unmailed_confirmations(
+    engine: Engine, settings: Settings, secret: str, now: datetime | None = None
+) -> ConfirmationRound:
+    """Mail the links that addresses kept while mail was off (or whose mail failed) still wait
+    for. A mail refused for now ends the round (the server is likely down) and it and the rest
+    are tried again next round; one refused for good is not."""
+    links = issue_unmailed_links(engine, settings, now)
+    sent = failed = 0
+    with Mailer(settings) as mailer:
+        for index, link in enumerate(links):
+            try:
+                mailer.send(confirmation_message(settings, secret, link), link.address)
+                sent += 1
+            except DeliveryError as exc:
+                failed += 1
+                if not exc.permanent:
+                    for later in links[index:]:
+                        link_not_sent(engine, later)
+                    break
+    return ConfirmationRound(sent, failed)

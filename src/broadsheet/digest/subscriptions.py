@@ -14,6 +14,13 @@ proof is enough to take it (see ``_move``).
 Every confirmation mail counts against the recipient, the client asking and the member
 asking (``community.ratelimit``), and an address mailed a link in the last
 ``confirmation_cooldown_minutes`` is not mailed again.
+
+Until the site's mail is configured (``mail_is_configured``) nothing is mailed: addresses are
+kept as pending with no link, and ``issue_unmailed_links`` issues their links once it is. The
+same happens to a link whose mail could not be delivered.
+
+Letter case never makes a second subscription: every lookup by address goes through
+``_at``, which compares lower-cased addresses (the store's unique index does the same).
 """
 
 from __future__ import annotations
@@ -25,11 +32,11 @@ from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Engine, case, func, select, update
+from sqlalchemy import Connection, Engine, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from broadsheet.community import ratelimit
 from broadsheet.config import Settings
-from broadsheet.db.bulk import insert_ignoring_conflicts
 from broadsheet.db.schema import subscribers
 from broadsheet.digest import tokens
 
@@ -64,6 +71,7 @@ class Subscriber:
     frequency: Frequency
     topics: tuple[str, ...] = ()  # saved searches
     pending_email: str | None = None  # a member's new address, until its link is opened
+    link_mailed: bool = False  # a confirmation link went out for the current state
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,8 @@ class Outcome:
     link: ConfirmationLink | None = None
     # a link went to the address within the cool-down, so none is sent now
     link_sent_recently: bool = False
+    # the address is kept, and its link is mailed once the site's mail is configured
+    mail_waiting: bool = False
 
 
 def _now() -> datetime:
@@ -127,16 +137,45 @@ def normalise_email(email: str) -> str:
 
 
 def mailbox_key(address: str) -> str:
-    """A normalised address as limits count it: nearly every mail server ignores case."""
+    """A normalised address as limits and lookups count it: nearly every mail server ignores
+    case."""
     return address.lower()
+
+
+def same_mailbox(one: str | None, other: str | None) -> bool:
+    return one is not None and other is not None and mailbox_key(one) == mailbox_key(other)
+
+
+def mail_is_configured(settings: Settings) -> bool:
+    """Whether the site may send mail: its mail server was set (``BROADSHEET_SMTP_HOST``).
+
+    The default (localhost) is only a placeholder, so nothing is sent until someone names the
+    server, and pages say so instead of failing on a refused connection.
+    """
+    return "smtp_host" in settings.model_fields_set
+
+
+def _at(address: str) -> Any:
+    """The condition "the row's address is ``address``", whatever the letter case."""
+    return func.lower(subscribers.c.email) == mailbox_key(address)
+
+
+def _insert_new(connection: Connection, **values: Any) -> int:
+    """Insert a row unless its mailbox has one already (any case); 1 when inserted."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(subscribers).on_conflict_do_nothing(
+        index_elements=[func.lower(subscribers.c.email)]
+    )
+    return connection.execute(statement.values(**values)).rowcount
 
 
 def subscriber_from_row(row: Any) -> Subscriber:
     """A ``subscribers`` row as a Subscriber."""
     topics = tuple(row.topics or ())
     return Subscriber(
-        row.id, row.email, Status(row.status), Frequency(row.frequency), topics, row.pending_email
-    )
+        row.id, row.email, Status(row.status), Frequency(row.frequency), topics,
+        row.pending_email, row.confirmation_sent_at is not None,
+    )  # fmt: skip
 
 
 def _clean_topics(topics: list[str]) -> list[str]:
@@ -219,9 +258,22 @@ def _request_link(
     requester: Requester,
     now: datetime,
 ) -> Outcome:
-    """The link due to ``address`` for row ``row_id``, unless the address is cooling down."""
-    if _recently_mailed(connection, address, _cooldown_start(settings, now)):
+    """The link due to ``address`` for row ``row_id``, unless the address is cooling down.
+
+    Without mail, no link: the row waits (``confirmation_sent_at`` empty) for
+    ``issue_unmailed_links``, and a move to a new address is recorded all the same.
+    """
+    row = _row(connection, subscribers.c.id == row_id)
+    if same_mailbox(row.email, address):
+        address = row.email  # the spelling first stored stays
+    if not mail_is_configured(settings):
+        waiting = {"confirmation_nonce": None, "confirmation_sent_at": None}
+        if row.email != address:
+            waiting["pending_email"] = address
+        connection.execute(update(subscribers).where(subscribers.c.id == row_id).values(waiting))
         row = _row(connection, subscribers.c.id == row_id)
+        return Outcome(subscriber_from_row(row), mail_waiting=True)
+    if _recently_mailed(connection, address, _cooldown_start(settings, now)):
         return Outcome(subscriber_from_row(row), link_sent_recently=True)
     nonce = _issue_link(connection, row_id, address, requester, now)
     row = _row(connection, subscribers.c.id == row_id)
@@ -244,22 +296,19 @@ def add_subscriber(
     """
     address = normalise_email(email)
     with engine.begin() as connection:
-        statement = insert_ignoring_conflicts(connection, subscribers, ["email"])
-        connection.execute(
-            statement.values(
-                email=address, status=Status.pending, frequency=frequency, created_at=_now()
-            )
+        _insert_new(
+            connection, email=address, status=Status.pending, frequency=frequency, created_at=_now()
         )
         connection.execute(
             update(subscribers)
             .where(
-                subscribers.c.email == address,
+                _at(address),
                 subscribers.c.status != Status.confirmed,
                 subscribers.c.user_id.is_(None),
             )
             .values(status=Status.pending, frequency=frequency)
         )
-        row = _row(connection, subscribers.c.email == address)
+        row = _row(connection, _at(address))
     return subscriber_from_row(row)
 
 
@@ -280,18 +329,17 @@ def request_subscription(
     address = normalise_email(email)
     now = now or _now()
     with engine.begin() as connection:
-        statement = insert_ignoring_conflicts(connection, subscribers, ["email"])
-        connection.execute(
-            statement.values(
-                email=address, status=Status.pending, frequency=frequency, created_at=now
-            )
+        _insert_new(
+            connection, email=address, status=Status.pending, frequency=frequency, created_at=now
         )
-        row = _row(connection, subscribers.c.email == address)
+        row = _row(connection, _at(address))
         if row.status == Status.confirmed:
             return Outcome(subscriber_from_row(row))
         if row.user_id is not None and not _is_free(row, now, settings):
             return Outcome(None)
-        if _recently_mailed(connection, address, _cooldown_start(settings, now)):
+        if mail_is_configured(settings) and _recently_mailed(
+            connection, address, _cooldown_start(settings, now)
+        ):
             return Outcome(subscriber_from_row(row), link_sent_recently=True)
         values: dict[str, Any] = {"status": Status.pending, "frequency": frequency}
         if row.user_id is not None:  # a member's lapsed claim: the address's reader takes it
@@ -305,10 +353,8 @@ def set_topics(engine: Engine, email: str, topics: list[str]) -> Subscriber:
     cleaned = list(dict.fromkeys(t.strip() for t in topics if t.strip()))
     address = normalise_email(email)
     with engine.begin() as connection:
-        connection.execute(
-            update(subscribers).where(subscribers.c.email == address).values(topics=cleaned)
-        )
-        row = _row(connection, subscribers.c.email == address)
+        connection.execute(update(subscribers).where(_at(address)).values(topics=cleaned))
+        row = _row(connection, _at(address))
     if row is None:
         raise InvalidEmail(f"{address} is not subscribed")
     return subscriber_from_row(row)
@@ -323,7 +369,7 @@ def _find(engine: Engine, subject: tokens.LinkSubject) -> Any:
         row = _row(
             connection,
             subscribers.c.id == subject.subscriber_id,
-            subscribers.c.email == subject.email,
+            _at(subject.email),
         )
     if row is None:
         raise tokens.InvalidLink("This link is for a subscription that no longer exists.")
@@ -390,7 +436,7 @@ def _move(
     keeps its history (papers sent, so none repeats), takes the member's settings, and the
     member's old row lets its address go. A row another member once proved stays theirs.
     """
-    theirs = _row(connection, subscribers.c.email == address)
+    theirs = _row(connection, _at(address))
     if theirs is None:
         connection.execute(
             update(subscribers).where(subscribers.c.id == mine.id).values(email=address, **done)
@@ -492,7 +538,7 @@ def save_member_subscription(
         mine = _row(connection, subscribers.c.user_id == member_id)
         if mine is None:
             row_id = _take_address(connection, settings, member_id, address, values, now)
-        elif mine.email == address:  # back to (or still at) the current address: no move
+        elif same_mailbox(mine.email, address):  # back to (or at) the current address
             row_id = mine.id
             back: dict[str, Any] = {"pending_email": None}
             if mine.pending_email is not None:
@@ -517,7 +563,7 @@ def _take_address(
     now: datetime,
 ) -> int:
     """A first row for a member, at ``address`` if it is free; its id."""
-    theirs = _row(connection, subscribers.c.email == address)
+    theirs = _row(connection, _at(address))
     if theirs is not None and not _is_free(theirs, now, settings):
         raise AddressTaken(
             f"{address} already has a digest subscription. If it is yours, stop it with the "
@@ -532,13 +578,66 @@ def _take_address(
             .values(pending, pending_email=None, confirmation_nonce=None)
         )
         return theirs.id
-    statement = insert_ignoring_conflicts(connection, subscribers, ["email"])
-    result = connection.execute(statement.values(email=address, created_at=now, **pending))
-    if result.rowcount != 1:  # taken in the meantime
+    if _insert_new(connection, email=address, created_at=now, **pending) != 1:  # taken meanwhile
         raise AddressTaken(f"{address} already has a digest subscription.")
-    return _row(connection, subscribers.c.email == address).id
+    return _row(connection, _at(address)).id
 
 
 def stop_member_subscription(engine: Engine, member_id: int) -> None:
     with engine.begin() as connection:
         _stop(connection, subscribers.c.user_id == member_id)
+
+
+def has_subscription(engine: Engine, member_id: int) -> bool:
+    """Whether a member gets the digest or waits to confirm it (so needs no sign-up form)."""
+    subscription = member_subscription(engine, member_id)
+    return subscription is not None and subscription.status in (Status.confirmed, Status.pending)
+
+
+def _unmailed() -> tuple[Any, ...]:
+    """Rows that wait for a confirmation link that was never mailed (or not delivered)."""
+    awaiting = or_(subscribers.c.status == Status.pending, subscribers.c.pending_email.is_not(None))
+    return (awaiting, subscribers.c.confirmation_sent_at.is_(None))
+
+
+def issue_unmailed_links(
+    engine: Engine, settings: Settings, now: datetime | None = None, limit: int = 100
+) -> list[ConfirmationLink]:
+    """Links due to addresses kept while mail was not configured, or whose mail failed.
+
+    Each counts against its address's limit (one that is over it waits for a later round)
+    and is recorded as sent; the caller mails them and calls ``link_not_sent`` for any that
+    could not be delivered, so a later round tries again.
+    """
+    if not mail_is_configured(settings):
+        return []
+    now = now or _now()
+    with engine.connect() as connection:
+        ids = connection.execute(
+            select(subscribers.c.id).where(*_unmailed()).order_by(subscribers.c.id)
+            .limit(limit)
+        ).scalars().all()  # fmt: skip
+    links = []
+    for row_id in ids:
+        try:
+            with engine.begin() as connection:
+                row = _row(connection, subscribers.c.id == row_id, *_unmailed())
+                if row is None:  # mailed or changed meanwhile
+                    continue
+                address = row.pending_email or row.email
+                ratelimit.hit(
+                    connection,
+                    ratelimit.CONFIRMATION_MAILS_TO_ADDRESS,
+                    f"to:{mailbox_key(address)}",
+                )
+                nonce = secrets.token_urlsafe(24)
+                connection.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == row_id)
+                    .values(confirmation_nonce=nonce, confirmation_sent_at=now)
+                )
+                subscriber = subscriber_from_row(_row(connection, subscribers.c.id == row_id))
+        except ratelimit.RateLimited:
+            continue
+        links.append(ConfirmationLink(subscriber, address, nonce))
+    return links

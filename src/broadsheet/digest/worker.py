@@ -5,7 +5,9 @@ every ``harvest_every_hours``; from ``digest_hour`` (UTC) on, the daily digest o
 before; on ``digest_weekday`` from that hour, the weekly digest of the week before. A digest
 send is idempotent (the outbox), so each tick after the hour sends it again for the period:
 that delivers to subscribers confirmed since, and retries mails whose back-off has passed.
-Nothing is lost across a restart: the outbox is in the store.
+Nothing is lost across a restart: the outbox is in the store. Every tick also mails the
+confirmation links still owed (addresses kept while mail was not configured, or whose mail
+failed).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 
 from broadsheet.config import Settings
+from broadsheet.digest.confirmation import ConfirmationRound, send_unmailed_confirmations
 from broadsheet.digest.outbox import DeliverySummary, send_digests
 from broadsheet.digest.subscriptions import Frequency
 from broadsheet.ingest.harvest import HarvestError, harvest_arxiv
@@ -41,6 +44,7 @@ class Worker:
     clock: Callable[[], datetime] = _utc_now
     harvest: Callable[..., object] = harvest_arxiv
     send: Callable[..., DeliverySummary] = send_digests
+    confirm: Callable[..., ConfirmationRound] = send_unmailed_confirmations
     report: Callable[[str], None] = log.info
     last_harvest: datetime | None = None
     last_sent: dict[tuple[Frequency, date], datetime] = field(default_factory=dict)
@@ -48,6 +52,9 @@ class Worker:
     def tick(self) -> None:
         """Do whatever is due now."""
         now = self.clock()
+        owed = self.confirm(self.engine, self.settings, self.secret, now)
+        if owed.sent or owed.failed:
+            self.report(f"confirmation mails owed: {owed.sent} sent, {owed.failed} failed")
         interval = timedelta(hours=self.settings.harvest_every_hours)
         if self.settings.harvest_categories and (
             self.last_harvest is None or now - self.last_harvest >= interval

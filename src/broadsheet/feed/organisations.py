@@ -21,6 +21,16 @@ class OrganisationPage:
     total: int  # visible papers in all
     votes: int  # their upvotes together
 
+    @property
+    def heading(self) -> str:
+        """What the page leads with: the full name when known ("Cartesia AI"), else the name."""
+        return (self.full_name or "").strip() or self.name
+
+    @property
+    def short_name(self) -> str | None:
+        """The name as the feed shows it ("cartesia-ai"), when the heading says something else."""
+        return None if self.heading == self.name else self.name
+
 
 def organisation_page(
     connection: Connection, slug: str, limit: int = 30, offset: int = 0

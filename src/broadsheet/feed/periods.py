@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 # The days the feed shows and a request may name: wide enough for any paper, and far enough
@@ -35,6 +35,11 @@ class Window:
         if self.period == Period.weekly:
             return f"Week of {self.first.strftime('%B %-d, %Y')}"
         return self.first.strftime("%B %Y")
+
+    def is_over(self, now: datetime) -> bool:
+        """Whether the period ended before ``now`` (one that ends with the calendar never does)."""
+        day_after = shifted(self.last, 1)
+        return day_after is not None and now >= datetime.combine(day_after, time())
 
 
 def shifted(day: date, days: int) -> date | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -11,8 +11,8 @@ from sqlalchemy import Connection, func, select
 
 from broadsheet.db.schema import feed_entries, organisations, papers
 from broadsheet.feed.cards import card
-from broadsheet.feed.periods import FIRST_DAY, LAST_DAY, Period, Window, shifted, window
-from broadsheet.feed.trending import trending_score
+from broadsheet.feed.periods import FIRST_DAY, LAST_DAY, Period, Window, window
+from broadsheet.feed.trending import Trending
 
 
 class FeedSort(StrEnum):
@@ -29,6 +29,7 @@ class FeedPage:
     total: int  # papers in the whole period
     previous_day: date | None  # the nearest earlier day with papers
     next_day: date | None  # the nearest later day with papers
+    trending: str = ""  # how the trending sort ranks this period, in one line
 
 
 CARD_COLUMNS = (
@@ -81,20 +82,18 @@ def _neighbour_days(connection: Connection, current: Window) -> tuple[date | Non
     return before, after
 
 
-def _as_of(current: Window, now: datetime) -> datetime:
-    """The moment trending scores are about: now, or the end of a period that is over."""
-    day_after = shifted(current.last, 1)
-    if day_after is None:  # a period that ends with the calendar is never over
-        return now
-    return min(now, datetime.combine(day_after, time()))
-
-
 def _sort_key(sort: FeedSort):
     if sort == FeedSort.top:
         return lambda r: (r["votes"], r["published_at"] or datetime.min, r["id"])
     if sort == FeedSort.new:
         return lambda r: (r["feed_day"], r["published_at"] or datetime.min, r["id"])
-    return lambda r: (r["score"], r["votes"], r["published_at"] or datetime.min, r["id"])
+    return lambda r: (
+        r["score"],
+        r["votes"],
+        r["feed_day"],
+        r["published_at"] or datetime.min,
+        r["id"],
+    )
 
 
 def feed_page(
@@ -123,15 +122,23 @@ def feed_page(
         )
         .group_by(papers.c.seq)
     )
-    as_of = _as_of(current, now or utc_now())
+    trending = Trending.of(current, now or utc_now())
     rows = []
     for row in connection.execute(query).mappings():
         item = card(dict(row))
         if isinstance(item["feed_day"], str):  # SQLite returns min() of a date as text
             item["feed_day"] = date.fromisoformat(item["feed_day"])
         item["votes"] = item["upvotes"] + item["member_votes"]
-        item["score"] = trending_score(item["votes"], item["feed_day"], as_of)
+        item["score"] = trending.score(item["votes"], item["feed_day"])
         rows.append(item)
     rows.sort(key=_sort_key(sort), reverse=True)
     previous_day, next_day = _neighbour_days(connection, current)
-    return FeedPage(current, sort, rows[offset : offset + limit], len(rows), previous_day, next_day)
+    return FeedPage(
+        current,
+        sort,
+        rows[offset : offset + limit],
+        len(rows),
+        previous_day,
+        next_day,
+        trending.explained,
+    )

@@ -15,7 +15,9 @@ import os
 import shutil
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 
 class EmbedderUnavailable(RuntimeError):
     """The model could not be loaded (not installed, or no hub to fetch it from)."""
+
+
+class ModelLoading(EmbedderUnavailable):
+    """The model is being loaded by another thread: it will be ready later, not now."""
 
 
 class Embedder(Protocol):
@@ -184,6 +190,10 @@ def _configured_backend() -> str:
 
 
 _loading = threading.Lock()  # threads asking at once wait for one load, not start their own
+_classes: dict[str, type[Embedder]] = {}  # models built in code, by name
+_query_embedders: dict[str, Embedder] = {}
+_query_loads: Counter[str] = Counter()  # loads of each query model under way (or about to be)
+_counting = threading.Lock()
 
 
 def load_embedder(name: str = DEFAULT_MODEL, backend: str | None = None) -> Embedder:
@@ -194,19 +204,73 @@ def load_embedder(name: str = DEFAULT_MODEL, backend: str | None = None) -> Embe
 
 @cache
 def _load_embedder(name: str, backend: str | None) -> Embedder:
-    return SentenceTransformerEmbedder(name, backend=backend or _configured_backend())
+    cls = _classes.get(name, SentenceTransformerEmbedder)
+    return cls(name, backend=backend or _configured_backend())
 
 
-def load_query_embedder(name: str = DEFAULT_MODEL) -> Embedder:
-    """The embedder for one short text at a time (search queries), loaded once per process.
+def register_model(name: str, cls: type[Embedder] | None) -> None:
+    """Build the model called ``name`` with ``cls(name, backend=..., threads=...)`` from now on.
 
-    On ONNX it runs on one thread: a query's embedding then overlaps the keyword search on the
-    other core instead of competing with it (measured: hybrid p50 ~15 % lower on 2 cores).
+    For models made in code rather than fetched; None goes back to sentence-transformers.
+    Copies of ``name`` loaded before are dropped.
     """
     with _loading:
-        return _load_query_embedder(name)
+        if cls is None:
+            _classes.pop(name, None)
+        else:
+            _classes[name] = cls
+        _query_embedders.pop(name, None)
+        _load_embedder.cache_clear()
 
 
-@cache
-def _load_query_embedder(name: str) -> Embedder:
-    return SentenceTransformerEmbedder(name, backend=_configured_backend(), threads=1)
+def load_query_embedder(name: str = DEFAULT_MODEL, wait: bool = True) -> Embedder:
+    """The embedder for one short text at a time (search queries), loaded once per process.
+
+    With ``wait=False``, raises ModelLoading at once while another thread loads it (a search
+    then answers from keywords instead of keeping its visitor waiting). On ONNX it runs on one
+    thread: a query's embedding then overlaps the keyword search on the other core instead of
+    competing with it (measured: hybrid p50 ~15 % lower on 2 cores).
+    """
+    ready = _query_embedders.get(name)
+    if ready is not None:
+        return ready
+    if not wait and _query_loads[name]:
+        raise ModelLoading(f"the model {name!r} is still loading")
+    return _load_query_embedder(name)
+
+
+def preload_query_embedder(name: str = DEFAULT_MODEL) -> Future[Embedder]:
+    """Start loading the query model in a background thread.
+
+    From this call until it is loaded, searches that do not wait are told so (ModelLoading).
+    """
+    done: Future[Embedder] = Future()
+    _count_load(name, 1)
+
+    def load() -> None:
+        try:
+            done.set_result(_load_query_embedder(name, counted=True))
+        except BaseException as exc:  # the caller decides what a failed load means
+            done.set_exception(exc)
+
+    threading.Thread(target=load, name=f"load-{name}", daemon=True).start()
+    return done
+
+
+def _count_load(name: str, step: int) -> None:
+    with _counting:
+        _query_loads[name] += step
+
+
+def _load_query_embedder(name: str, counted: bool = False) -> Embedder:
+    """Load ``name`` for queries (once: later callers get the same copy)."""
+    if not counted:
+        _count_load(name, 1)
+    try:
+        with _loading:
+            if name not in _query_embedders:
+                cls = _classes.get(name, SentenceTransformerEmbedder)
+                _query_embedders[name] = cls(name, backend=_configured_backend(), threads=1)
+            return _query_embedders[name]
+    finally:
+        _count_load(name, -1)

@@ -1,7 +1,7 @@
 """Hybrid search: lexical and semantic candidates fused, filtered, cut off, sorted and paged.
 
 Degrades to lexical-only (and says so in ``notice``) while vectors are missing or the model
-cannot be loaded.
+cannot be loaded, or is still loading in another thread (a search never waits for that).
 """
 
 from __future__ import annotations
@@ -22,15 +22,22 @@ from broadsheet.feed.authors import author_paper_ids, find_author
 from broadsheet.feed.cards import card
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.repository import papers_by_seq
-from broadsheet.search.embed import DEFAULT_MODEL, EmbedderUnavailable, load_query_embedder
+from broadsheet.search.embed import (
+    DEFAULT_MODEL,
+    EmbedderUnavailable,
+    ModelLoading,
+    load_query_embedder,
+)
 from broadsheet.search.filters import SearchFilters, why_nothing_passes
 from broadsheet.search.fusion import DENSE_WEIGHT, WEAK_COSINE, Fused, fuse, relevant
 from broadsheet.search.highlight import highlight, query_stems, snippet
 from broadsheet.search.lexical import has_content_words, lexical_search
+from broadsheet.search.spelling import correct_query
 from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
+WARMING_UP = "Search by meaning is warming up; these results match your words only."
 _QUERY_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semantic-search")
 
 
@@ -55,6 +62,7 @@ class SearchRequest:
     offset: int = 0
     mode: Mode = Mode.hybrid
     cutoff: bool = True
+    spell: bool = True  # search for the corrected words when some are not in the store
 
 
 @dataclass(slots=True)
@@ -74,11 +82,12 @@ class SearchResults:
     total: int  # results above the cut-off
     hits: list[SearchHit]
     notice: str | None = None
+    corrected_query: str | None = None  # what was searched for instead of ``query``
 
 
 @lru_cache(maxsize=1024)
 def _query_vector(model: str, query: str) -> np.ndarray:
-    return load_query_embedder(model).encode([query])[0]
+    return load_query_embedder(model, wait=False).encode([query])[0]
 
 
 def _allowed(engine: Engine, filters: SearchFilters) -> set[int] | None:
@@ -103,6 +112,8 @@ def _dense_candidates(
     try:
         if query_vector is None:
             query_vector = _query_vector(model, query)
+    except ModelLoading:
+        return [], WARMING_UP
     except EmbedderUnavailable as exc:
         return [], f"Semantic search unavailable ({exc}): keyword results only."
     notice = None
@@ -278,16 +289,20 @@ def search_papers(
     query = normalise_query(request.query)
     if not query:
         return SearchResults(query, request.mode, 0, [], "Type a few words to search.")
-    found = retrieve(engine, query, request.mode, request.filters, model)
+    exact = exact_matches(engine, query, request.filters)
+    # an id or a name the store knows is no typo; other unknown words are searched corrected
+    correction = correct_query(engine, query) if request.spell and not exact else None
+    searched = correction.query if correction else query
+    found = retrieve(engine, searched, request.mode, request.filters, model)
     mode, notice = found.mode, found.notice
     ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
     if request.cutoff:
-        ranked = [] if nothing_close(query, found) else [f for f in ranked if relevant(f)]
+        ranked = [] if nothing_close(searched, found) else [f for f in ranked if relevant(f)]
     visible = _visible(engine, [f.seq for f in ranked])
     ranked = [f for f in ranked if f.seq in visible]
     if request.sort != Sort.relevance:
         ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
-    ranked = _exact_first(ranked, exact_matches(engine, query, request.filters))
+    ranked = _exact_first(ranked, exact)
     if not ranked:
         said = empty_notice(engine, query, request.filters)
         notice = f"{said} {notice}" if notice else said
@@ -295,9 +310,10 @@ def search_papers(
     rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
     # a paper deleted or hidden since the count above
     page = [f for f in page if f.seq in rows and rows[f.seq].get("hidden_at") is None]
-    marks = _highlights(query, rows)
+    marks = _highlights(searched, rows)
     hits = [
         SearchHit(rows[f.seq], f.score, f.lexical, f.dense, *marks.get(f.seq, (None, None)))
         for f in page
     ]
-    return SearchResults(query, mode, len(ranked), hits, notice)
+    corrected = correction.query if correction else None
+    return SearchResults(query, mode, len(ranked), hits, notice, corrected_query=corrected)

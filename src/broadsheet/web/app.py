@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from http import HTTPStatus
 from pathlib import Path
 
@@ -14,20 +16,23 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from fastapi.utils import is_body_allowed_for_status_code
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from broadsheet import __version__
+from broadsheet.community.comments import can_delete, can_edit
 from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.ratelimit import RateLimited
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import open_store
+from broadsheet.search.embed import preload_query_embedder
 from broadsheet.search.hybrid import SearchRequest, search_papers
 from broadsheet.web import format as formatting
 from broadsheet.web.auth import SignInRequired, sign_in_url
@@ -58,6 +63,7 @@ from broadsheet.web.security import (
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "broadsheet_session"
+log = logging.getLogger(__name__)
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -65,6 +71,9 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates.env.auto_reload = False  # templates ship with the package: no stat per render
     templates.env.filters["card_date"] = formatting.card_date
     templates.env.filters["marked"] = formatting.marked
+    templates.env.filters["full_datetime"] = formatting.full_datetime
+    templates.env.filters["iso_utc"] = formatting.iso_utc
+    templates.env.globals.update(can_edit_comment=can_edit, can_delete_comment=can_delete)
     templates.env.globals.update(
         site_name=settings.site_name, csrf_token=csrf_token, csrf_header=CSRF_HEADER
     )
@@ -85,8 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(settings)
     app.state.page_cache = PageCache()  # rendered feed fragments, for visitors
     app.state.feed_cache = PageCache()  # the feed's rows, for everyone
+    app.state.search_ready = threading.Event()
     if settings.warm_up_search:
-        threading.Thread(target=warm_up_search, args=(app.state.engine,), daemon=True).start()
+        start_warm_up(app.state.engine, app.state.search_ready, settings.embedding_model)
+    else:  # the first search loads the model itself
+        app.state.search_ready.set()
     app.state.secret = secret_key(settings)
     app.add_middleware(
         SessionMiddleware,
@@ -118,19 +130,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
     @app.get("/healthz", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        """On the event loop, not in the thread pool: it answers even while every thread works."""
-        return {"status": "ok"}
+    async def health() -> Response:
+        """Ready once search is (503 while the model warms up, so a balancer can wait).
+
+        On the event loop, not in the thread pool: it answers even while every thread works.
+        """
+        if app.state.search_ready.is_set():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "warming up"}, status_code=503)
 
     return app
 
 
-def warm_up_search(engine) -> None:
-    """Run one search in the background: the model and vectors are loaded before visitors ask."""
+def start_warm_up(engine: Engine, ready: threading.Event, model_name: str) -> None:
+    """Load the query model and vectors in the background, then set ``ready`` and log it.
+
+    The model's load is announced before this returns: searches that come first answer from
+    keywords instead of waiting for it.
+    """
+    started = time.monotonic()
+    model = preload_query_embedder(model_name)
+    threading.Thread(
+        target=_warm_up,
+        args=(engine, model_name, model, ready, started),
+        name="warm-up",
+        daemon=True,
+    ).start()
+
+
+def _warm_up(
+    engine: Engine, model_name: str, model: Future, ready: threading.Event, started: float
+) -> None:
     try:
-        search_papers(engine, SearchRequest("warm up"))
+        model.result()
+        search_papers(engine, SearchRequest("warm up"), model=model_name)  # reads the vectors in
     except Exception as exc:  # search reports its own problems to the visitor who asks
-        logging.getLogger(__name__).warning("search warm-up failed: %s", exc)
+        log.warning("search warm-up failed: %s", exc)
+    finally:
+        ready.set()
+    # in the server's own log, which `broadsheet serve` shows (the app's loggers go nowhere there)
+    logging.getLogger("uvicorn.error").info("search ready in %.1f s", time.monotonic() - started)
 
 
 def _sign_in_required(request: Request, exc: SignInRequired) -> Response:

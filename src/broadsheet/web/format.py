@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from markupsafe import Markup, escape
 
@@ -18,6 +18,25 @@ def card_date(value: date | datetime | None, today: date | None = None) -> str:
     if value.year == today.year:
         return value.strftime("%b %-d")
     return value.strftime("%b %-d, %Y")
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Stored times are naive UTC; an aware time is converted."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def full_datetime(value: datetime | None) -> str:
+    """``2 Dec 2026, 15:04 UTC``: a moment in full, whatever the year (comments, edits)."""
+    if value is None:
+        return ""
+    return _as_utc(value).strftime("%-d %b %Y, %H:%M UTC")
+
+
+def iso_utc(value: datetime | None) -> str:
+    """``2026-12-02T15:04:05Z``, for a <time datetime>: machines read the zone too."""
+    if value is None:
+        return ""
+    return _as_utc(value).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # What XML 1.0 cannot hold: control characters but tab and line breaks, surrogates, U+FFFE/F.

@@ -15,6 +15,7 @@ from broadsheet.feed.periods import FIRST_DAY, LAST_DAY, Period
 from broadsheet.feed.views import FeedPage, FeedSort, default_feed_day, feed_page
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.repository import get_paper
+from broadsheet.search.embed import DEFAULT_MODEL
 from broadsheet.search.filters import DateRangeReversed, SearchFilters
 from broadsheet.search.hybrid import SearchRequest, SearchResults, Sort, search_papers
 from broadsheet.search.similar import SimilarPaper, similar_papers
@@ -72,10 +73,12 @@ def load_paper(
     return paper
 
 
-def load_similar(engine: Engine, paper_id: str, limit: int = 5) -> list[SimilarPaper]:
+def load_similar(
+    engine: Engine, paper_id: str, limit: int = 5, model: str = DEFAULT_MODEL
+) -> list[SimilarPaper]:
     """Similar papers, or none when semantic search is unavailable (no model, no vectors)."""
     try:
-        found = similar_papers(engine, paper_id, limit=limit + 5)
+        found = similar_papers(engine, paper_id, limit=limit + 5, model=model)
     except Exception:  # an optional panel: the paper page must render without it
         return []
     return [s for s in found if s.paper.get("hidden_at") is None][:limit]
@@ -88,9 +91,12 @@ def run_search(
     sort: Sort = Sort.relevance,
     page: int = 1,
     limit: int = PAGE_SIZE,
+    spell: bool = True,
+    model: str = DEFAULT_MODEL,
 ) -> SearchResults:
-    request = SearchRequest(query, filters, sort, limit=limit, offset=(page - 1) * limit)
-    return search_papers(engine, request)
+    offset = (page - 1) * limit
+    request = SearchRequest(query, filters, sort, limit=limit, offset=offset, spell=spell)
+    return search_papers(engine, request, model=model)
 
 
 class ReversedDateRange(RequestValidationError):

@@ -8,7 +8,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from broadsheet.community.accounts import Member
 from broadsheet.community.votes import voted_papers
+from broadsheet.digest.subscriptions import has_subscription, mail_is_configured
 from broadsheet.web.auth import current_member
 
 
@@ -16,7 +18,20 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     templates = request.app.state.templates
     context.setdefault("member", current_member(request))
     context.setdefault("voted", set())
+    context.update(_digest_frame(request, context["member"]))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def _digest_frame(request: Request, member: Member | None) -> dict[str, bool]:
+    """For the page frame: whether the member has a digest already (no sign-up form then),
+    and, for admins only, whether the site cannot send mail."""
+    if member is None:
+        return {"digest_subscribed": False, "mail_unset": False}
+    state = request.app.state
+    return {
+        "digest_subscribed": has_subscription(state.engine, member.id),
+        "mail_unset": member.is_admin and not mail_is_configured(state.settings),
+    }
 
 
 def render_fragment(request: Request, template: str, **context) -> Markup:

@@ -73,6 +73,9 @@ class SearchOut(BaseModel):
     mode: str = Field(description="What ran: hybrid, or lexical when vectors are missing")
     total: int = Field(description="Results above the relevance cut-off")
     notice: str | None = None
+    corrected_query: str | None = Field(
+        None, description="What was searched for instead, when words of `query` are not known"
+    )
     results: list[SearchHitOut]
 
 
@@ -113,15 +116,30 @@ def search(
     request: Request,
     params: Annotated[SearchParams, Depends(search_params)],
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
+    exact: Annotated[bool, Query(description="Search the words as typed, uncorrected")] = False,
 ) -> dict[str, Any]:
-    """Hybrid (keyword + semantic) search with a relevance cut-off."""
+    """Hybrid (keyword + semantic) search with a relevance cut-off.
+
+    Words the store does not know are corrected from its own vocabulary (``corrected_query``
+    says so); ``exact=true`` searches the words as typed.
+    """
     engine = request.app.state.engine
-    found = run_search(engine, params.q, params.filters, params.sort, params.page, limit)
+    found = run_search(
+        engine,
+        params.q,
+        params.filters,
+        params.sort,
+        params.page,
+        limit,
+        spell=not exact,
+        model=request.app.state.settings.embedding_model,
+    )
     return {
         "query": found.query,
         "mode": found.mode.value,
         "total": found.total,
         "notice": found.notice,
+        "corrected_query": found.corrected_query,
         "results": [
             {
                 "paper": paper_out(hit.paper),
@@ -145,7 +163,9 @@ def similar(
         raise HTTPException(404, f"No paper {paper_id!r} here.")
     return [
         {"paper": paper_out(s.paper), "similarity": s.similarity}
-        for s in load_similar(engine, canonical_id(paper_id), limit)
+        for s in load_similar(
+            engine, canonical_id(paper_id), limit, request.app.state.settings.embedding_model
+        )
     ]
 
 

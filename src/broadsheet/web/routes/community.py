@@ -1,4 +1,5 @@
-"""What members do on the pages: upvote, comment, submit papers; what admins do: hide."""
+"""What members do on the pages: upvote, comment (and edit or delete their comments), submit
+papers; what admins do: hide, and delete comments."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community.accounts import Member
-from broadsheet.community.comments import CommentError, add_comment
+from broadsheet.community.comments import (
+    MAX_COMMENT,
+    CommentError,
+    add_comment,
+    comment_to_edit,
+    delete_comment,
+    edit_comment,
+)
 from broadsheet.community.moderation import (
     NotAllowed,
     NotFound,
@@ -33,6 +41,9 @@ from broadsheet.web.security import require_csrf
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 
 MemberDep = Annotated[Member, Depends(require_member)]
+# Room for a too-long comment to come back with a plain answer; beyond it, the form is refused.
+CommentBody = Annotated[str, Form(max_length=2 * MAX_COMMENT)]
+CommentId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # what the store's integer key can hold
 
 
 def _back(request: Request, fallback: str) -> RedirectResponse:
@@ -65,7 +76,7 @@ def comment(
     request: Request,
     paper_id: str,
     member: MemberDep,
-    body: Annotated[str, Form(max_length=20_000)],
+    body: CommentBody,
 ) -> Response:
     paper_id = canonical_id(paper_id)
     try:
@@ -79,7 +90,7 @@ def comment(
 
 @contextmanager
 def _moderation_errors() -> Iterator[None]:
-    """Moderation refusals as HTTP answers: 403 for non-admins, 404 for what is not there."""
+    """Refusals as HTTP answers: 403 for who may not do it, 404 for what is not there."""
     try:
         yield
     except NotAllowed as exc:
@@ -104,7 +115,7 @@ def hide_paper(
 @router.post("/comments/{comment_id}/hide")
 def hide_comment(
     request: Request,
-    comment_id: int,
+    comment_id: CommentId,
     member: MemberDep,
     hidden: Annotated[bool, Form()] = True,
 ) -> Response:
@@ -113,7 +124,53 @@ def hide_comment(
     return RedirectResponse(f"/papers/{paper_id}#comment-{comment_id}", 303)
 
 
+def _edit_form(
+    request: Request, member: Member, comment_id: int, body: str | None = None, error: str = ""
+) -> Response:
+    """The edit page: the comment's text, or what was sent back with why it was refused."""
+    with _moderation_errors():
+        comment = comment_to_edit(request.app.state.engine, member, comment_id)
+    return render(
+        request,
+        "comment_edit.html",
+        status_code=422 if error else 200,
+        comment=comment,
+        body=comment.body if body is None else body,
+        error=error,
+        max_length=MAX_COMMENT,
+    )
+
+
+@router.post("/comments/{comment_id}/edit", response_class=HTMLResponse)
+def edit_comment_text(
+    request: Request, comment_id: CommentId, member: MemberDep, body: CommentBody
+) -> Response:
+    """Save the author's edit; a refused one comes back on the form, nothing typed lost."""
+    try:
+        with _moderation_errors():
+            edited = edit_comment(request.app.state.engine, member, comment_id, body)
+    except CommentError as exc:
+        return _edit_form(request, member, comment_id, body, error=str(exc))
+    return RedirectResponse(f"/papers/{edited.paper_id}#comment-{edited.id}", 303)
+
+
+@router.post("/comments/{comment_id}/delete", response_class=HTMLResponse)
+def delete_comment_for_good(request: Request, comment_id: CommentId, member: MemberDep) -> Response:
+    """Delete by the author or an admin; htmx gets nothing in the comment's place."""
+    with _moderation_errors():
+        paper_id = delete_comment(request.app.state.engine, member, comment_id)
+    if is_htmx(request):
+        return HTMLResponse("")
+    return RedirectResponse(f"/papers/{paper_id}#comments", 303)
+
+
 submit_router = APIRouter(include_in_schema=False)
+
+
+@submit_router.get("/comments/{comment_id}/edit", response_class=HTMLResponse)
+def edit_comment_page(request: Request, comment_id: CommentId, member: MemberDep) -> Response:
+    """The author's form to edit a comment (a page: it works without scripts)."""
+    return _edit_form(request, member, comment_id)
 
 
 @submit_router.get("/submit", response_class=HTMLResponse)

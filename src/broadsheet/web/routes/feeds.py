@@ -1,7 +1,8 @@
 """Atom feeds of the daily page and of any search (feedgen).
 
 Every text put into a feed passes through ``xml_text``: queries and stored papers may hold
-characters an XML document cannot, and lxml refuses to write them.
+characters an XML document cannot, and lxml refuses to write them. Links are absolute, from
+``site_url``: BASE_URL when set, else the address the feed was fetched from.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort
 from broadsheet.search.filters import SearchFilters
 from broadsheet.web.format import xml_text
+from broadsheet.web.links import site_url
 from broadsheet.web.queries import Day, load_feed, run_search
 
 router = APIRouter(include_in_schema=False)
@@ -23,7 +25,7 @@ ATOM = "application/atom+xml; charset=utf-8"
 
 
 def _feed(request: Request, title: str, self_path: str) -> FeedGenerator:
-    base = request.app.state.settings.base_url.rstrip("/")
+    base = xml_text(site_url(request))
     feed = FeedGenerator()
     feed.id(base + self_path)
     feed.title(xml_text(title))
@@ -34,7 +36,7 @@ def _feed(request: Request, title: str, self_path: str) -> FeedGenerator:
 
 
 def _entry(feed: FeedGenerator, request: Request, paper: dict[str, Any], when: datetime) -> None:
-    base = request.app.state.settings.base_url.rstrip("/")
+    base = site_url(request)
     url = xml_text(f"{base}/papers/{paper['id']}")
     entry = feed.add_entry(order="append")
     entry.id(url)
@@ -75,7 +77,13 @@ def search_feed(request: Request, q: Annotated[str, Query(max_length=10_000)] = 
     """A search as a feed: subscribe to a query in a feed reader."""
     site = request.app.state.settings.site_name
     feed = _feed(request, f"{site}: search “{q.strip()}”", "/search.atom")
-    results = run_search(request.app.state.engine, q, SearchFilters(), limit=50)
+    results = run_search(
+        request.app.state.engine,
+        q,
+        SearchFilters(),
+        limit=50,
+        model=request.app.state.settings.embedding_model,
+    )
     for hit in results.hits:
         paper = hit.paper
         _entry(feed, request, paper, paper.get("published_at") or paper["modified_at"])

@@ -69,7 +69,7 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
     paper = load_paper(engine, paper_id, include_hidden=is_admin)
     if paper is None:
         raise HTTPException(404, f"No paper {paper_id!r} here.")
-    similar = load_similar(engine, paper["id"])
+    similar = load_similar(engine, paper["id"], model=request.app.state.settings.embedding_model)
     with engine.connect() as connection:
         comments = list_comments(connection, paper["id"], include_hidden=is_admin)
     return render(
@@ -97,7 +97,9 @@ def organisation(
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
-    request: Request, form: Annotated[SearchForm, Depends(read_search_form)]
+    request: Request,
+    form: Annotated[SearchForm, Depends(read_search_form)],
+    exact: Annotated[bool, Query(description="Search the words as typed, uncorrected")] = False,
 ) -> Response:
     params = form.params
     engine = request.app.state.engine
@@ -106,7 +108,15 @@ def search_page(
         return RedirectResponse(lookup.paper_url, status_code=303)
     found = None
     if params.q.strip() and not form.problems:
-        found = run_search(engine, params.q, params.filters, params.sort, params.page)
+        found = run_search(
+            engine,
+            params.q,
+            params.filters,
+            params.sort,
+            params.page,
+            spell=not exact,
+            model=request.app.state.settings.embedding_model,
+        )
     shown = [hit.paper["id"] for hit in found.hits] if found else []
     return render(
         request,

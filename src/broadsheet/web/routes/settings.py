@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community.accounts import Member
 from broadsheet.community.ratelimit import RateLimited
-from broadsheet.digest.confirmation import send_confirmation
+from broadsheet.digest.confirmation import MAIL_SETTINGS, send_confirmation
 from broadsheet.digest.mailer import DeliveryError
 from broadsheet.digest.outbox import delivery_failures
 from broadsheet.digest.subscriptions import (
@@ -18,6 +18,7 @@ from broadsheet.digest.subscriptions import (
     InvalidEmail,
     Requester,
     link_not_sent,
+    mail_is_configured,
     member_subscription,
     save_member_subscription,
     stop_member_subscription,
@@ -34,10 +35,12 @@ def _page(request: Request, member: Member, status_code: int = 200, **context) -
     engine = request.app.state.engine
     failures = delivery_failures(engine) if member.is_admin else []
     subscription = member_subscription(engine, member.id)
-    cooldown = request.app.state.settings.confirmation_cooldown_minutes
+    settings = request.app.state.settings
+    mail_ready = mail_is_configured(settings)
     return render(
         request, "settings.html", status_code, subscription=subscription, failures=failures,
-        cooldown_minutes=cooldown, **context,
+        cooldown_minutes=settings.confirmation_cooldown_minutes, mail_ready=mail_ready,
+        mail_settings=MAIL_SETTINGS if member.is_admin and not mail_ready else (), **context,
     )  # fmt: skip
 
 
@@ -54,7 +57,8 @@ def save_digest(
     frequency: Annotated[Frequency, Form()] = Frequency.daily,
     topics: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
-    """Save the member's own subscription; a new address gets a confirmation link by mail."""
+    """Save the member's own subscription; a new address gets a confirmation link by mail
+    (later, when mail is not configured or the server refuses it now: the page says so)."""
     app = request.app
     engine, settings = app.state.engine, app.state.settings
     requester = Requester(client_address(request), member.id)
@@ -72,8 +76,7 @@ def save_digest(
         return response
     except DeliveryError:
         link_not_sent(engine, outcome.link)
-        message = "Saved, but the confirmation mail could not be sent; save again later."
-        return _page(request, member, 503, error=message)
+        return RedirectResponse("/settings?saved=1", status_code=303)  # the page says so
     wait = "&wait=1" if outcome.link_sent_recently else ""
     return RedirectResponse(f"/settings?saved=1{wait}", status_code=303)
 

@@ -38,7 +38,11 @@ def subscribe(
     email: Annotated[str, Form(max_length=320)],
     frequency: Annotated[Frequency, Form()] = Frequency.daily,
 ) -> HTMLResponse:
-    """Ask for the digest at an address: a confirmation link by mail, within the limits."""
+    """Ask for the digest at an address: a confirmation link by mail, within the limits.
+
+    The address is kept even when no mail can go out now (mail not configured, or the server
+    refused): the page says so, and the link is mailed later.
+    """
     engine, settings = request.app.state.engine, request.app.state.settings
     member = current_member(request)
     requester = Requester(client_address(request), member.id if member else None)
@@ -54,13 +58,13 @@ def subscribe(
         return response
     except DeliveryError:
         link_not_sent(engine, outcome.link)
-        message = "The confirmation mail could not be sent just now; please try again later."
-        return render(request, "subscribe.html", status_code=503, error=message, email=email)
+        return render(request, "subscribe.html", email=outcome.link.address, mail_failed=True)
     return render(
         request,
         "subscribe.html",
         email=normalise_email(email),
         sent_recently=outcome.link_sent_recently,
+        mail_waiting=outcome.mail_waiting,
         cooldown_minutes=settings.confirmation_cooldown_minutes,
     )
 

@@ -38,3 +38,12 @@ document.addEventListener("htmx:afterRequest", (event) => {
   form.reset();
   document.querySelector(".no-comments")?.remove();
 });
+
+// A form marked data-submit-once (deleting a comment) sends one request however often its
+// button is clicked: the second click of a double-click would otherwise land on "not found".
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest?.("form[data-submit-once]");
+  if (!form) return;
+  if (form.dataset.sent) return event.preventDefault();
+  form.dataset.sent = "1";
+});
