@@ -1,5 +1,5 @@
 # Two entry points for newcomers; scripts/install.sh does the installing.
-.PHONY: install install-dev serve test lint bench-smoke
+.PHONY: install install-dev serve test test-postgres lint bench-smoke
 
 install:
 	bash scripts/install.sh
@@ -12,6 +12,10 @@ serve: install
 
 test: install-dev
 	.venv/bin/pytest
+
+# every test again on a throwaway PostgreSQL with pgvector that the tests start themselves
+test-postgres: install-dev
+	BROADSHEET_TEST_ENGINE=postgres .venv/bin/pytest
 
 lint: install-dev
 	.venv/bin/ruff check src tests bench

@@ -49,7 +49,7 @@ from sqlalchemy import Engine, func, select
 from broadsheet.db.engine import open_store
 from broadsheet.db.schema import papers
 from broadsheet.ingest.runner import import_file
-from broadsheet.search import hybrid, vectors
+from broadsheet.search import hybrid, vector_sqlite
 from broadsheet.search.ann import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH
 from broadsheet.search.embed import DEFAULT_MODEL, load_embedder, load_query_embedder
 from broadsheet.search.hybrid import CANDIDATES, SearchRequest, search_papers
@@ -246,7 +246,7 @@ def main() -> None:
         started = time.perf_counter()
         graph_size = save_graph(engine, model)
         graph_seconds = time.perf_counter() - started
-        vectors._indexes.clear()  # load everything back as a fresh process would
+        vector_sqlite._indexes.clear()  # load everything back as a fresh process would
 
         _log("loading the vector index ...")
         started = time.perf_counter()

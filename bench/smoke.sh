@@ -11,4 +11,6 @@ run digest.py --papers 400 --subscribers 50
 run signin_flood.py --attempts 20
 run mixed_load.py --papers 400 --clients 10 --duration 3
 run spelling.py --docs 300 --queries 10
+run keyword_engines.py --docs 300 --queries 10
+run vector_engines.py --papers 1000 --queries 5
 echo "bench smoke: every script ran"

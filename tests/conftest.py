@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from broadsheet.config import get_settings
 from broadsheet.db.engine import make_engine, migrate
+from databases import drop_database, new_database_url
 from helpers import SHARED_DATA
 from smtp_sink import SmtpSink, smtp_sink
 
@@ -22,8 +23,11 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """This test's own store: a SQLite file, or a PostgreSQL database (see databases.py)."""
+    url = new_database_url(tmp_path, migrated=True)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -239,6 +240,14 @@ def index(
         str | None, typer.Option(help="Embedding model (default from settings).")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per model batch.")] = 64,
+    part_size: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Papers embedded and committed together; index runs on other machines take "
+            "other parts.",
+        ),
+    ] = 256,
 ) -> None:
     """Embed every paper that lacks a vector for the model (or whose text changed)."""
     from broadsheet.search.embed import EmbedderUnavailable, load_embedder
@@ -260,6 +269,7 @@ def index(
             embedder,
             batch_size=batch_size,
             progress=lambda n: progress.advance(task, n),
+            part_size=part_size,
         )
     with _embedding_progress(transient=True) as progress:
         task = progress.add_task("vector graph", total=None)
@@ -409,7 +419,8 @@ def eval_beir(
         str | None, typer.Option(help="Embedding model (default from settings).")
     ] = None,
     store: Annotated[
-        Path | None, typer.Option(help="Scratch store (default: a cache file).")
+        str | None,
+        typer.Option(help="Scratch store: a SQLite file or a database URL (default: a cache)."),
     ] = None,
     tune: Annotated[
         bool, typer.Option(help="Also search for the best hybrid weight on this split.")
@@ -458,6 +469,45 @@ def db_upgrade() -> None:
     """Apply schema migrations (also done automatically on every command)."""
     _store()
     console.print("schema is up to date")
+
+
+@db_app.command("copy")
+def db_copy(
+    source: Annotated[str, typer.Argument(help="The store to copy from (a database URL).")],
+    target: Annotated[str, typer.Argument(help="The store to copy into (migrated first).")],
+    batch_rows: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 2_000,
+) -> None:
+    """Copy a whole store to another (SQLite to PostgreSQL and back); run again to resume."""
+    from broadsheet.db.copy import CountMismatch, copy_store
+
+    progress = Progress(
+        TextColumn("[bold]{task.description:<20}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,} of {task.total:,} rows"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def show(table: str, done: int, total: int) -> None:
+        if table not in tasks:
+            tasks[table] = progress.add_task(table, total=total)
+        progress.update(tasks[table], completed=done)
+
+    try:
+        with progress:
+            summary = copy_store(source, target, batch_rows=batch_rows, progress=show)
+    except CountMismatch as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table("table", "source rows", "copied now", "target rows")
+    for entry in summary.tables:
+        table.add_row(
+            entry.name, f"{entry.source_rows:,}", f"{entry.copied:,}", f"{entry.target_rows:,}"
+        )
+    console.print(table)
+    console.print(f"copied {summary.copied:,} rows; every table's count matches")
 
 
 @digest_app.command("send")

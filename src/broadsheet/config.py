@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="Minutes before an address with an unopened confirmation link is mailed "
         "another one (asking again in between sends nothing).",
     )
+    db_pool_size: int = Field(
+        5,
+        ge=1,
+        description="Connections each process keeps open to a database server (PostgreSQL), "
+        "and up to 10 more while busy; N processes hold up to N × (this + 10) connections.",
+    )
 
 
 @lru_cache

@@ -90,6 +90,19 @@ def test_comments_are_stored_counted_and_listed_in_order(papers_store: Engine) -
     ]
 
 
+def test_nul_characters_are_dropped_from_comments_on_every_engine(papers_store: Engine) -> None:
+    """PostgreSQL's text cannot hold NUL: a comment with one must not fail, nor differ by engine."""
+    ada = create_member(papers_store, "ada", "long enough password")
+    first = add_comment(papers_store, ada, "2401.00001", "Nice\x00 paper\x00")
+    assert first.body == "Nice paper"
+    edited = edit_comment(papers_store, ada, first.id, "\x00Nicer\x00 paper")
+    assert edited.body == "Nicer paper"
+    with pytest.raises(CommentError, match="empty"):
+        add_comment(papers_store, ada, "2401.00001", " \x00 ")
+    with papers_store.connect() as connection:
+        assert [c.body for c in list_comments(connection, "2401.00001")] == ["Nicer paper"]
+
+
 def test_empty_long_or_misplaced_comments_are_refused(papers_store: Engine) -> None:
     ada = create_member(papers_store, "ada", "long enough password")
     with pytest.raises(CommentError, match="needs some text"):

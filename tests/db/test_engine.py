@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from broadsheet.config import get_settings
 from broadsheet.db.bulk import bulk_insert
 from broadsheet.db.engine import foreign_keys_unchecked, make_engine, migrate
 from broadsheet.db.schema import feed_entries, metadata, organisations, papers
+from databases import ON_POSTGRES
 
 
 def test_migration_creates_every_table(store: Engine) -> None:
@@ -26,6 +28,7 @@ def test_migration_is_repeatable_and_schema_matches_models(database_url: str) ->
         assert {c["name"] for c in inspector.get_columns(table.name)} == set(table.c.keys())
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite PRAGMAs; the server's counterpart is below")
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: Engine) -> None:
     with store.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -80,6 +83,28 @@ def test_bulk_insert_converts_types_and_ignores_conflicts(store: Engine) -> None
     assert stored["published_at"] == now
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="the SQLite PRAGMAs are checked above")
+def test_a_database_server_store_checks_connections_and_commits_by_statement(
+    store: Engine,
+) -> None:
+    assert store.pool._pre_ping  # a restarted server or a proxy's idle cut: reconnect
+    with store.connect() as connection:
+        isolation = connection.exec_driver_sql("SHOW transaction_isolation").scalar()
+        assert isolation == "read committed"  # what the claims and counters are written for
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite skips the lookups: checked below")
+def test_foreign_keys_stay_checked_on_a_database_server_even_inside_the_block(
+    store: Engine,
+) -> None:
+    orphan = "INSERT INTO paper_categories (paper_id, category) VALUES ('no-such-paper', 'cs.LG')"
+    with store.connect() as connection:
+        with pytest.raises(IntegrityError), foreign_keys_unchecked(connection), connection.begin():
+            connection.exec_driver_sql(orphan)
+        assert connection.exec_driver_sql("SELECT count(*) FROM paper_categories").scalar() == 0
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="PostgreSQL always checks: its counterpart is above")
 def test_foreign_keys_unchecked_only_inside_the_block(store: Engine) -> None:
     orphan = "INSERT INTO paper_categories (paper_id, category) VALUES ('no-such-paper', 'cs.LG')"
     with store.connect() as connection:
@@ -91,3 +116,17 @@ def test_foreign_keys_unchecked_only_inside_the_block(store: Engine) -> None:
         with pytest.raises(RuntimeError), foreign_keys_unchecked(connection):
             raise RuntimeError("a failed batch")
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a SQLite file needs no pool of server connections")
+def test_database_server_pool_size_comes_from_the_settings(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BROADSHEET_DB_POOL_SIZE", "3")
+    get_settings.cache_clear()
+    try:
+        engine = make_engine(database_url)
+    finally:
+        get_settings.cache_clear()
+    assert engine.pool.size() == 3 and engine.pool._pre_ping
+    engine.dispose()

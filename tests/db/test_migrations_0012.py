@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -11,8 +13,17 @@ from sqlalchemy.exc import IntegrityError
 
 from broadsheet.db.engine import alembic_config, make_engine, migrate
 from broadsheet.db.schema import subscribers
+from databases import drop_database, new_database_url
 
 CREATED = datetime(2025, 6, 1)
+
+
+@pytest.fixture
+def empty_url(tmp_path: Path) -> Iterator[str]:
+    """A store with no schema yet, so that it can stop at an old revision."""
+    url = new_database_url(tmp_path, "old", migrated=False)
+    yield url
+    drop_database(url)
 
 
 def _old_store(database_url: str) -> Engine:
@@ -35,8 +46,8 @@ def _rows(engine: Engine) -> list[tuple]:
         ).all()
 
 
-def test_case_duplicates_merge_keeping_the_confirmed_row(database_url: str) -> None:
-    engine = _old_store(database_url)
+def test_case_duplicates_merge_keeping_the_confirmed_row(empty_url: str) -> None:
+    engine = _old_store(empty_url)
     _add(engine, "ann@x.org", "pending")
     _add(engine, "Ann@x.org", "confirmed", confirmed_at=CREATED)
     _add(engine, "ANN@x.org", "unsubscribed")
@@ -49,8 +60,8 @@ def test_case_duplicates_merge_keeping_the_confirmed_row(database_url: str) -> N
     engine.dispose()
 
 
-def test_a_store_without_duplicates_upgrades_unchanged(database_url: str) -> None:
-    engine = _old_store(database_url)
+def test_a_store_without_duplicates_upgrades_unchanged(empty_url: str) -> None:
+    engine = _old_store(empty_url)
     _add(engine, "ann@x.org", "pending")
     _add(engine, "bob@x.org", "confirmed")
     migrate(engine)

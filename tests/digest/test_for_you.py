@@ -9,7 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, create_engine, select, update
+from sqlalchemy.engine import make_url
 
 from broadsheet.community.accounts import create_member
 from broadsheet.community.votes import set_vote
@@ -22,6 +23,7 @@ from broadsheet.digest.subscriptions import Frequency, add_subscriber
 from broadsheet.ingest.runner import import_file
 from broadsheet.search.embed import DEFAULT_MODEL, load_embedder
 from broadsheet.search.vectors import pending_papers, store_vectors
+from databases import drop_database, new_database_url
 from helpers import SHARED_DATA
 from smtp_sink import SmtpSink
 
@@ -33,13 +35,30 @@ def _on_topic(paper: dict) -> bool:
     return TOPIC in f"{paper['title']} {paper['abstract']}".lower()
 
 
+def _copy_of(url: str, folder: Path) -> str:
+    """A new store with the contents of the store at ``url`` (a file copy, or a database cloned
+    from it as a template)."""
+    source = make_url(url)
+    if source.get_backend_name() == "sqlite":
+        shutil.copy(source.database, folder / "daily.db")
+        return f"sqlite:///{folder / 'daily.db'}"
+    copy = f"{source.database}_{folder.name}"[:63].lower().replace("-", "_")
+    admin = create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{source.database}"')
+    finally:
+        admin.dispose()
+    return source.set(database=copy).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="module")
-def _daily_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def _daily_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     source = SHARED_DATA / "hf-daily-papers" / "daily_papers.json"
     if not source.exists():
         pytest.skip(f"shared data not found at {source} (it sits beside the repository in CI)")
-    path = tmp_path_factory.mktemp("for-you") / "daily.db"
-    engine = make_engine(f"sqlite:///{path}")
+    url = new_database_url(tmp_path_factory.mktemp("for-you"), "daily", migrated=True)
+    engine = make_engine(url)
     migrate(engine)
     import_file(engine, source)
     # embed the week's papers, January's papers on the topic (to upvote) and 150 others
@@ -53,7 +72,7 @@ def _daily_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         for r in rows
         if TOPIC in r.title.lower() and r.published_at.strftime("%Y-%m") == "2024-01"
     )
-    others = [r.id for r in rows if r.id not in week]
+    others = sorted(r.id for r in rows if r.id not in week)
     wanted_ids = week | set(january) | set(random.Random(3).sample(others, 150))
     wanted = {r.seq for r in rows if r.id in wanted_ids}
     embedder = load_embedder()
@@ -63,16 +82,17 @@ def _daily_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with engine.begin() as writer:
         store_vectors(writer, DEFAULT_MODEL, pending, vectors)
     engine.dispose()
-    yield path
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture
-def daily_store(_daily_store: Path, tmp_path: Path) -> Iterator[Engine]:
-    path = tmp_path / "daily.db"
-    shutil.copy(_daily_store, path)
-    engine = make_engine(f"sqlite:///{path}")
+def daily_store(_daily_store: str, tmp_path: Path) -> Iterator[Engine]:
+    url = _copy_of(_daily_store, tmp_path)
+    engine = make_engine(url)
     yield engine
     engine.dispose()
+    drop_database(url)
 
 
 def _member_with_topic_upvotes(engine: Engine) -> int:

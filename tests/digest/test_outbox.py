@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 
 import pytest
@@ -21,6 +24,7 @@ from broadsheet.digest.subscriptions import (
 )
 from broadsheet.papers.record import FeedPlacement, Paper
 from broadsheet.papers.repository import upsert_papers
+from databases import ON_POSTGRES
 from smtp_sink import SmtpSink
 
 DAY = date(2024, 1, 10)
@@ -223,3 +227,34 @@ def test_tokens_in_digests_are_unsubscribe_tokens(digest_store: Engine, smtp: Sm
     assert tokens.read_token(SECRET, tokens.UNSUBSCRIBE, token).email == "a@example.org"
     with pytest.raises(tokens.InvalidLink):
         tokens.read_token(SECRET, tokens.CONFIRM, token)
+
+
+class _SlowMailer(Mailer):
+    """A real mailer whose sends take a while, as over a distant mail server."""
+
+    def send(self, message, recipient=None) -> None:
+        time.sleep(0.02)
+        super().send(message, recipient)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="on SQLite one sender runs at a time")
+def test_two_senders_at_once_send_every_digest_exactly_once(
+    digest_store: Engine, smtp: SmtpSink
+) -> None:
+    emails = [f"reader{i:02d}@example.org" for i in range(24)]
+    _confirmed(digest_store, *emails)
+    start = threading.Barrier(2)
+
+    def sender(_: int):
+        with _SlowMailer(_settings(smtp)) as mailer:
+            start.wait()
+            return _send(digest_store, smtp, mailer=mailer)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        summaries = list(pool.map(sender, range(2)))
+    assert sorted(m["To"] for m in smtp.messages) == emails
+    assert sum(s.sent for s in summaries) == len(emails)
+    assert sum(s.queued for s in summaries) == len(emails)  # each row queued by one of them
+    with digest_store.connect() as connection:
+        statuses = connection.execute(select(digest_outbox.c.status)).scalars().all()
+    assert statuses == ["sent"] * len(emails)

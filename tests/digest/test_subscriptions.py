@@ -25,6 +25,7 @@ from broadsheet.digest.subscriptions import (
 )
 from broadsheet.papers.record import FeedPlacement, Paper
 from broadsheet.papers.repository import upsert_papers
+from databases import ON_POSTGRES
 from smtp_sink import SmtpSink
 
 SETTINGS = Settings(
@@ -232,3 +233,26 @@ def test_owed_links_are_mailed_and_a_refused_address_is_not_tried_again(
     again = send_unmailed_confirmations(store, mailing, "secret", NOW)
     assert (again.sent, again.failed) == (1, 0)
     assert smtp.envelopes[-1][1] == ["late@example.org"]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="on SQLite one worker runs at a time")
+def test_two_workers_at_once_mail_each_owed_link_once(store: Engine, smtp: SmtpSink) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from broadsheet.digest.confirmation import send_unmailed_confirmations
+
+    addresses = [f"reader{i:02d}@example.org" for i in range(30)]
+    for address in addresses:
+        request_subscription(store, NO_MAIL, address, Frequency.daily, CLIENT, NOW)
+    mailing = Settings(smtp_host=smtp.host, smtp_port=smtp.port)
+    start = threading.Barrier(2)
+
+    def worker(_: int):
+        start.wait()
+        return send_unmailed_confirmations(store, mailing, "secret", NOW)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rounds = list(pool.map(worker, range(2)))
+    assert sorted(to for _, [to] in smtp.envelopes) == addresses
+    assert sum(r.sent for r in rounds) == len(addresses)

@@ -71,3 +71,30 @@ def test_sorts_and_neighbours(daily_store, expected) -> None:
             p["id"]
             for p in feed_page(connection, Period.monthly, day, FeedSort.top, limit=10).papers
         ][5:]
+
+
+def test_a_paper_on_several_days_shows_once_on_its_first_day_with_its_organisation(
+    store: Engine,
+) -> None:
+    from broadsheet.papers.record import FeedPlacement, Organisation, Paper
+    from broadsheet.papers.repository import upsert_papers
+
+    lab = Organisation("lab", "The Lab", "The Laboratory")
+    with store.begin() as connection:
+        for day in (date(2024, 1, 11), date(2024, 1, 9)):  # Tuesday and Thursday of one week
+            paper = Paper(
+                id="2401.00001",
+                title_raw="Twice featured",
+                abstract_raw="An abstract.",
+                source="test",
+                published_at=datetime(2024, 1, 8, 12),
+                organisation=lab,
+                feed=FeedPlacement(day=day, source="test"),
+            )
+            upsert_papers(connection, [paper])
+    with store.connect() as connection:
+        page = feed_page(connection, Period.weekly, date(2024, 1, 10), FeedSort.trending)
+    assert page.total == 1
+    (card,) = page.papers
+    assert card["feed_day"] == date(2024, 1, 9)
+    assert (card["organisation_slug"], card["organisation_name"]) == ("lab", "The Lab")

@@ -18,6 +18,7 @@ from broadsheet.ingest.runner import ImportAborted, OnError, import_file
 from broadsheet.papers.repository import get_paper
 from good_records import GOOD_DOCUMENT, GOOD_ENTRY, GOOD_RECORD
 from helpers import run_env
+from keyword_checks import assert_keyword_index_whole
 from snapshot_gen import write_snapshot
 
 
@@ -203,9 +204,7 @@ def test_concurrent_imports_of_the_same_papers_both_succeed(tmp_path: Path, stor
     assert all(s.added + s.unchanged + s.updated == 2000 for s in summaries)
     assert paper_count(store) == 2000
     with store.connect() as connection:
-        connection.exec_driver_sql(
-            "INSERT INTO papers_fts(papers_fts, rank) VALUES ('integrity-check', 1)"
-        )
+        assert_keyword_index_whole(connection)
 
 
 OVERFLOWING_DATE = "9999-12-31T23:59:59-23:59"
@@ -239,6 +238,7 @@ BAD_VALUES = {
     ),
     "upvotes 2^64-1": ("e.jsonl", entry_with(upvotes=2**64 - 1), GOOD_ENTRY, "paper.upvotes"),
     "upvotes 2^63": ("e.jsonl", entry_with(upvotes=2**63), GOOD_ENTRY, "paper.upvotes"),
+    "upvotes 2^31": ("e.jsonl", entry_with(upvotes=2**31), GOOD_ENTRY, "paper.upvotes"),
     "upvotes 2^64": ("e.jsonl", entry_with(upvotes=2**64), GOOD_ENTRY, "paper.upvotes"),
     "array upvotes 2^63": ("e.json", entry_with(upvotes=2**63), GOOD_ENTRY, "paper.upvotes"),
     "submitter not text": (

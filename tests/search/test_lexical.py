@@ -1,17 +1,48 @@
-"""Lexical search: BM25 over FTS5, safe query building, filters, indexing in step with imports."""
+"""Lexical search: BM25 in the keyword index, safe query building, filters, indexing in step
+with imports, on the engine the tests run on."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from broadsheet.db.engine import make_engine
+from broadsheet.ingest.runner import import_file
 from broadsheet.papers.record import Paper
 from broadsheet.papers.repository import upsert_papers
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.lexical import lexical_search, match_expression, query_terms
+from databases import ON_POSTGRES, drop_database, new_database_url
+
+TOPICS = Path(__file__).parents[1] / "fixtures" / "daily_papers" / "topics.json"
+
+
+@pytest.fixture
+def topics_store(store: Engine) -> Engine:
+    """The topic papers in this test's own store (SQLite or PostgreSQL); no vectors needed."""
+    import_file(store, TOPICS)
+    return store
+
+
+@pytest.fixture(scope="module")
+def topics_store_for_fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One topic store for property tests that run many examples (read-only)."""
+    url = new_database_url(tmp_path_factory.mktemp("fuzz"), migrated=True)
+    engine = make_engine(url)
+    if not ON_POSTGRES:
+        from broadsheet.db.engine import migrate
+
+        migrate(engine)
+    import_file(engine, TOPICS)
+    yield engine
+    engine.dispose()
+    drop_database(url)
 
 
 def ids(store: Engine, query: str, **filters) -> list[str]:
@@ -125,6 +156,27 @@ def test_large_stores_skip_very_common_terms(topics_store: Engine, monkeypatch) 
     assert pruned[0].seq == full[0].seq  # the robot paper leads either way
 
 
+def _import_edit_and_delete(store: Engine, tmp_path: Path) -> None:
+    """1,200 papers imported; paper 7 renamed "Zebrafish" by a new version, paper 8 deleted."""
+    from snapshot_gen import write_snapshot
+
+    import_file(store, write_snapshot(tmp_path / "snap.jsonl", 1200), batch_size=500)
+    with store.connect() as connection:
+        paper_id = connection.exec_driver_sql("SELECT id FROM papers WHERE seq = 7").scalar()
+    edited = Paper(
+        id=paper_id,
+        title_raw="Zebrafish",
+        abstract_raw="Fins regrow.",
+        source="test",
+        version=99,
+        published_at=datetime(2024, 2, 1),
+    )
+    with store.begin() as connection:
+        upsert_papers(connection, [edited])
+        connection.exec_driver_sql("DELETE FROM papers WHERE seq = 8")
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="FTS5 is SQLite's index; PostgreSQL's test follows")
 def test_index_stays_consistent_through_import_update_and_delete(store: Engine, tmp_path) -> None:
     from broadsheet.ingest.runner import import_file
     from snapshot_gen import write_snapshot
@@ -141,3 +193,34 @@ def test_index_stays_consistent_through_import_update_and_delete(store: Engine, 
         indexed = connection.exec_driver_sql("SELECT count(*) FROM papers_fts").scalar()
         assert [h.seq for h in lexical_search(connection, "zebrafish", 5)] == [7]
     assert indexed == 1199
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's postings; SQLite's FTS5 test is above")
+def test_postings_stay_consistent_through_import_update_and_delete(
+    store: Engine, tmp_path: Path
+) -> None:
+    from broadsheet.search.keyword_index import document_terms
+
+    _import_edit_and_delete(store, tmp_path)
+    with store.connect() as connection:
+        expected = set()
+        lengths = {}
+        for seq, title, abstract in connection.exec_driver_sql(
+            "SELECT seq, title, abstract FROM papers"
+        ):
+            frequencies, lengths[seq] = document_terms(title, abstract)
+            expected |= {(term, seq, tf, lengths[seq]) for term, tf in frequencies.items()}
+        stored = set(
+            connection.exec_driver_sql(
+                "SELECT t.term, p.paper_seq, p.tf, p.length"
+                " FROM keyword_postings p JOIN keyword_terms t ON t.id = p.term_id"
+            )
+        )
+        docs = dict(connection.exec_driver_sql("SELECT paper_seq, length FROM keyword_docs").all())
+        totals = connection.exec_driver_sql(
+            "SELECT sum(docs), sum(total_length) FROM keyword_stats"
+        ).one()
+        assert [h.seq for h in lexical_search(connection, "zebrafish", 5)] == [7]
+    assert stored == expected
+    assert docs == lengths and len(docs) == 1199
+    assert tuple(totals) == (1199, sum(lengths.values()))

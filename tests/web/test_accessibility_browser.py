@@ -15,6 +15,7 @@ from playwright.sync_api import sync_playwright
 from broadsheet.config import Settings
 from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
+from databases import drop_database, new_database_url
 from helpers import live_server as running
 from web.test_browser import ARTIFACTS, CHROMIUM
 
@@ -57,7 +58,7 @@ def axe_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     daily = SHARED_DATA / "hf-daily-papers" / "daily_papers.json"
     if not daily.exists():
         pytest.skip(f"shared data not found at {daily}")
-    url = f"sqlite:///{tmp_path_factory.mktemp('axe') / 'store.db'}"
+    url = new_database_url(tmp_path_factory.mktemp("axe"), migrated=True)
     engine = make_engine(url)
     migrate(engine)
     import_file(engine, daily)
@@ -65,6 +66,7 @@ def axe_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running(create_app(Settings(database_url=url, secret_key="axe-test"))) as site:
         yield site
     engine.dispose()
+    drop_database(url)
 
 
 @pytest.fixture(scope="module")

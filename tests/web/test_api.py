@@ -8,6 +8,7 @@ from openapi_spec_validator import validate
 
 from broadsheet.db.engine import make_engine, migrate
 from broadsheet.ingest.runner import import_file
+from databases import drop_database, new_database_url
 
 
 def test_daily_papers_has_the_public_shape_and_reimports(
@@ -21,9 +22,14 @@ def test_daily_papers_has_the_public_shape_and_reimports(
     assert first["paper"]["upvotes"] > 0 and first["paper"]["authors"][0]["name"]
     exported = tmp_path / "exported.json"
     exported.write_bytes(orjson.dumps(entries))
-    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    other_url = new_database_url(tmp_path, "other", migrated=True)
+    other = make_engine(other_url)
     migrate(other)
-    summary = import_file(other, exported)
+    try:
+        summary = import_file(other, exported)
+    finally:
+        other.dispose()
+        drop_database(other_url)
     assert summary.added == len(entries) and summary.errors == 0
     assert daily_client.get("/api/daily_papers", params={"date": "1999-01-01"}).json() == []
     assert daily_client.get("/api/daily_papers", params={"date": "soon"}).status_code == 422

@@ -28,9 +28,13 @@ from broadsheet.papers.repository import prepare_fresh_row, upsert_papers
 from broadsheet.search.embed import load_embedder
 from broadsheet.search.indexing import index_papers
 from broadsheet.web.app import create_app
+from databases import ON_POSTGRES, drop_database, new_database_url
 
 TOPICS = Path(__file__).parents[1] / "fixtures" / "daily_papers" / "topics.json"
 ODD = "\x00\x01\x02\x03\x0b\x1f\ufffe\uffff"
+# Stored as is; PostgreSQL's text cannot hold NUL at all, so only a SQLite store can have one.
+STORED_ODD = ODD.replace("\x00", "") if ON_POSTGRES else ODD
+HUGE_COUNT = 2**31 - 1 if ON_POSTGRES else 2**40  # the most each engine's integer column holds
 
 
 def odd_papers() -> list[Paper]:
@@ -44,7 +48,7 @@ def odd_papers() -> list[Paper]:
             categories=["cs.%", "cs._G"],
             organisation=org,
             published_at=datetime(2024, 2, 1),
-            upvotes=2**40,
+            upvotes=HUGE_COUNT,
             feed=FeedPlacement(date.max, "test"),
         ),
         Paper(
@@ -70,15 +74,15 @@ def make_app(url: str) -> FastAPI:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'store.db'}"
+    url = new_database_url(tmp_path_factory.mktemp("fuzz"), migrated=True)
     engine = make_engine(url)
     migrate(engine)
     import_file(engine, TOPICS)
     batch = odd_papers()
     batch[0].prepared = {
         **prepare_fresh_row(batch[0]),
-        "title": f"Odd{ODD} characters in \x02pooling\x03",
-        "abstract": f"Pooling{ODD} with \x02marks\x03 and {ODD} controls.",
+        "title": f"Odd{STORED_ODD} characters in \x02pooling\x03",
+        "abstract": f"Pooling{STORED_ODD} with \x02marks\x03 and {STORED_ODD} controls.",
         "authors": ["Ada\x01\x02\x03\ufffeLovelace"],
     }
     with engine.begin() as connection:
@@ -91,6 +95,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     app = make_app(url)
     yield app
     app.state.engine.dispose()
+    drop_database(url)
 
 
 # Values that reach the odd papers, besides the generated ones (random text rarely does).

@@ -17,6 +17,7 @@ from broadsheet.db.engine import make_engine, migrate
 from broadsheet.papers.repository import upsert_papers
 from broadsheet.web.app import create_app
 from community.conftest import make_paper
+from databases import drop_database, new_database_url
 from helpers import live_server as running
 from web.test_accessibility_browser import AXE
 from web.test_browser import ARTIFACTS, CHROMIUM
@@ -32,7 +33,7 @@ _members = list(range(100))  # a new username for each test's member
 @pytest.fixture(scope="module")
 def comment_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One server over a store with a paper to comment on."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('comments') / 'store.db'}"
+    url = new_database_url(tmp_path_factory.mktemp("comments"), migrated=True)
     engine = make_engine(url)
     migrate(engine)
     with engine.begin() as connection:
@@ -40,6 +41,7 @@ def comment_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running(create_app(Settings(database_url=url, secret_key="comment-test"))) as site:
         yield site
     engine.dispose()
+    drop_database(url)
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +161,26 @@ def test_a_double_clicked_delete_sends_one_request(member_tab: Page) -> None:
     expect(tab.get_by_role("alert")).to_have_count(0)
     expect(tab.locator("article.comment").filter(has_text="Clicked twice")).to_have_count(0)
     assert len(deletes) == 1
+
+
+def test_a_blank_comment_is_refused_next_to_the_form(member_tab: Page) -> None:
+    tab = member_tab
+    tab.goto(f"/papers/{PAPER}")
+    field = tab.get_by_label("Add a comment")
+    field.fill("   ")  # passes `required`, and the server refuses it
+    tab.get_by_role("button", name="Comment", exact=True).click()
+    alert = tab.locator("#comment-form [role=alert]")
+    expect(alert).to_have_text("Comment text is empty: a comment needs some text.")
+    expect(alert).to_be_in_viewport()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_value("   ")
+    expect(field).to_be_focused()
+    expect(tab.locator("#status-line")).to_be_hidden()
+    tab.screenshot(path=str(ARTIFACTS / "comment-refused.png"))
+
+    field.fill("Now with words")
+    tab.get_by_role("button", name="Comment", exact=True).click()
+    expect(tab.locator("article.comment").filter(has_text="Now with words")).to_be_visible()
+    expect(alert).to_have_count(0)
+    expect(field).not_to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_value("")

@@ -40,7 +40,7 @@ def assert_error_page(response: Response, status: int) -> str:
         ("/?date=2024-13-45", 422, "date: not a valid date"),
         ("/?period=week", 422, "period: should be one of daily, weekly or monthly"),
         ("/?page=0", 422, "page: should be at least 1"),
-        ("/unsubscribe", 422, "token: missing"),
+        ("/?page=abc", 422, "page: not a whole number"),
     ],
 )
 def test_html_routes_answer_errors_as_pages(

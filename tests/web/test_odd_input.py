@@ -14,10 +14,12 @@ from sqlalchemy import Engine, update
 from broadsheet.db.schema import papers
 from broadsheet.papers.record import FeedPlacement, Paper
 from broadsheet.papers.repository import prepare_fresh_row, upsert_papers
+from databases import ON_POSTGRES
 from web.conftest import make_client
 
 DAY = date(2024, 1, 10)
-CONTROL = "\x01\x02\x03\x00\x0b\ufffe"
+# Stored as is; PostgreSQL's text cannot hold NUL at all, so only a SQLite store can have one.
+CONTROL = "\x01\x02\x03" + ("" if ON_POSTGRES else "\x00") + "\x0b\ufffe"
 
 
 def store_raw(store: Engine, paper: Paper, **stored: str) -> None:
@@ -150,3 +152,13 @@ def test_hidden_papers_do_not_count_in_the_search_total(
     found = odd_client.get("/api/papers/search", params={"q": "gamma"}).json()
     assert found["results"] == [] and found["total"] == 0
     assert "0 results" in odd_client.get("/search", params={"q": "gamma"}).text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/papers/2401%0000001", "/api/papers/2401.00001%00", "/authors/Ann%00", "/organisations/a%00"],
+)
+def test_a_nul_character_in_an_address_is_refused_plainly(odd_client, path: str) -> None:
+    answer = odd_client.get(path)
+    assert answer.status_code == 400, answer.text
+    assert "NUL character" in answer.text

@@ -350,3 +350,16 @@ def test_each_subscription_page_has_one_heading(client: TestClient, store: Engin
     path = _unsubscribe_path(client, store, "reader@example.org")
     for page in (client.get(path), client.post(path), client.get("/unsubscribe?token=nonsense")):
         assert page.text.count("<h1") == 1, page.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/unsubscribe"), ("post", "/unsubscribe"), ("get", "/subscribe/confirm")],
+)
+def test_a_link_without_its_token_gets_the_bad_link_page(
+    client: TestClient, method: str, path: str
+) -> None:
+    page = getattr(client, method)(path)
+    assert page.status_code == 400 and "text/html" in page.headers["content-type"]
+    assert "This link does not work" in page.text and "(it may be incomplete)" in page.text
+    assert "token: missing" not in page.text and "<nav" in page.text  # the site's layout

@@ -86,8 +86,11 @@ def render_markdown(text: str) -> str:
 
 
 def checked_body(body: str) -> str:
-    """The text to store for a new or edited comment; CommentError says what is wrong with it."""
-    body = body.strip()
+    """The text to store for a new or edited comment; CommentError says what is wrong with it.
+
+    NUL characters are dropped: they show as nothing, and PostgreSQL's text cannot hold them.
+    """
+    body = body.replace("\x00", "").strip()
     if not body:
         raise CommentError("Comment text is empty: a comment needs some text.")
     if len(body) > MAX_COMMENT:

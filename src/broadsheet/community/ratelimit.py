@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete
-from sqlalchemy.dialects import postgresql, sqlite
 
+from broadsheet.db.bulk import upsert
 from broadsheet.db.schema import rate_limits
 
 
@@ -47,12 +47,10 @@ _KEEP_SECONDS = 86_400  # counters older than a day are removed as new windows s
 
 
 def _upsert(connection: Connection):
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(rate_limits)
-    return statement.on_conflict_do_update(
-        index_elements=["key", "window_start"],
-        set_={"hits": rate_limits.c.hits + 1},
-    ).returning(rate_limits.c.hits)
+    statement = upsert(
+        connection, rate_limits, ["key", "window_start"], {"hits": rate_limits.c.hits + 1}
+    )
+    return statement.returning(rate_limits.c.hits)
 
 
 def hit(connection: Connection, limit: Limit, actor: str, now: float | None = None) -> None:

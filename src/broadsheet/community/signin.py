@@ -17,10 +17,10 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import Connection, Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import AccountError, Member, authenticate
+from broadsheet.db.bulk import upsert
 from broadsheet.db.schema import rate_limits
 
 FIRST_DELAY = 15  # seconds, after the free failures; long enough to stop a script cold
@@ -68,15 +68,10 @@ def record_failure(engine: Engine, username: str, address: str, now: float | Non
     with engine.begin() as connection:
         failures, _ = _failures(connection, key, now)
         connection.execute(delete(rate_limits).where(rate_limits.c.key == key))
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(rate_limits).values(
-            key=key, window_start=int(now), hits=failures + 1
+        statement = upsert(  # a concurrent failure in the same second adds to the count
+            connection, rate_limits, ["key", "window_start"], {"hits": rate_limits.c.hits + 1}
         )
-        connection.execute(
-            insert.on_conflict_do_update(  # a concurrent failure in the same second
-                index_elements=["key", "window_start"], set_={"hits": rate_limits.c.hits + 1}
-            )
-        )
+        connection.execute(statement.values(key=key, window_start=int(now), hits=failures + 1))
 
 
 def forget_failures(engine: Engine, username: str, address: str) -> None:

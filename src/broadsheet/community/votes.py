@@ -41,13 +41,15 @@ def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None =
     """Upvote (``voted=True``), withdraw (``False``) or toggle (``None``) in one transaction.
 
     The vote row and ``papers.member_votes`` change together: the insert or delete decides,
-    by its row count, whether the counter moves, so concurrent clicks never lose or double a
-    vote. SQLite serialises the writers; PostgreSQL's row lock on the paper does the same.
+    by the rows it returns, whether the counter moves, so concurrent clicks never lose or
+    double a vote. The returned count is the one the counter's ``UPDATE … RETURNING`` wrote:
+    SQLite serialises the writers; on PostgreSQL the paper's row lock orders them, and a
+    count read before that lock could miss a vote committed meanwhile.
     """
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as connection:
         ratelimit.hit(connection, ratelimit.VOTES, f"member:{member.id}")
-        before = _count(connection, paper_id)  # the paper must exist and be visible
+        _count(connection, paper_id)  # the paper must exist and be visible
         if voted is None:
             voted = (
                 connection.execute(
@@ -59,23 +61,24 @@ def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None =
             )
         if voted:
             statement = insert_ignoring_conflicts(connection, votes, ["user_id", "paper_id"])
-            changed = connection.execute(
-                statement.values(user_id=member.id, paper_id=paper_id, created_at=now)
-            ).rowcount
+            statement = statement.values(user_id=member.id, paper_id=paper_id, created_at=now)
             step = 1
         else:
-            changed = connection.execute(
-                delete(votes).where(votes.c.user_id == member.id, votes.c.paper_id == paper_id)
-            ).rowcount
-            step = -1
-        if changed:
-            connection.execute(
-                update(papers)
-                .where(papers.c.id == paper_id)
-                .values(member_votes=papers.c.member_votes + step)
+            statement = delete(votes).where(
+                votes.c.user_id == member.id, votes.c.paper_id == paper_id
             )
-            bump_version(connection)
-        return VoteState(paper_id, voted, before + (step if changed else 0))
+            step = -1
+        changed = connection.execute(statement.returning(votes.c.paper_id)).first() is not None
+        if not changed:
+            return VoteState(paper_id, voted, _count(connection, paper_id))
+        count = connection.execute(
+            update(papers)
+            .where(papers.c.id == paper_id)
+            .values(member_votes=papers.c.member_votes + step)
+            .returning(papers.c.upvotes + papers.c.member_votes)
+        ).scalar_one()
+        bump_version(connection)
+        return VoteState(paper_id, voted, count)
 
 
 def voted_papers(

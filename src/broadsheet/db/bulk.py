@@ -11,11 +11,37 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+# Each engine's INSERT with an ON CONFLICT clause; the one place that picks by engine.
+_INSERTS: dict[str, Callable[[Table], Any]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
 
-def insert_ignoring_conflicts(connection: Connection, table: Table, index_elements: Sequence[str]):
-    """An INSERT that skips rows whose key exists, for SQLite and PostgreSQL alike."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+def _conflict_insert(connection: Connection, table: Table):
+    """This engine's INSERT for ``table``, able to say what to do on a key conflict."""
+    return _INSERTS[connection.dialect.name](table)
+
+
+def insert_ignoring_conflicts(connection: Connection, table: Table, index_elements: Sequence[Any]):
+    """An INSERT that skips rows whose key exists, for SQLite and PostgreSQL alike.
+
+    Its row count is not reliable on every driver (psycopg reports -1 for some batches): add
+    ``.returning(...)`` and count the rows returned, which are exactly those inserted.
+    """
+    statement = _conflict_insert(connection, table)
+    return statement.on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    index_elements: Sequence[Any],
+    set_: Mapping[str, Any],
+):
+    """An INSERT that, where the key exists, updates that row with ``set_`` instead."""
+    statement = _conflict_insert(connection, table)
+    return statement.on_conflict_do_update(index_elements=list(index_elements), set_=dict(set_))
 
 
 def _statement(connection: Connection, table: Table, ignore_conflicts_on: Sequence[str] | None):

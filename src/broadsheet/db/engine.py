@@ -10,7 +10,9 @@ from pathlib import Path
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+
+from broadsheet.config import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -19,14 +21,24 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+def engine_url(url: str) -> URL:
+    """``url`` with its driver named: plain ``postgresql://`` URLs use psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, NORMAL sync, foreign keys and a busy timeout."""
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(
-        url,
+        engine_url(url),
+        pool_pre_ping=not is_sqlite,  # a server restarted or a proxy's idle cut: reconnect
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={"timeout": 30} if is_sqlite else {},
+        **({} if is_sqlite else {"pool_size": get_settings().db_pool_size}),
     )
     if is_sqlite:
 
@@ -47,7 +59,9 @@ def make_engine(url: str) -> Engine:
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser reads % as interpolation: URL escapes (a socket path's %2F) are doubled
+    url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    config.set_main_option("sqlalchemy.url", url)
     config.attributes["engine"] = engine
     return config
 

@@ -7,7 +7,7 @@ per call and caps the list at the driver's parameter limit. One JSON array (SQLi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -15,12 +15,23 @@ from sqlalchemy import ColumnElement, Connection, any_, bindparam, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 
 
+def _in_json_array(column: ColumnElement, values: list[Any]) -> ColumnElement:
+    members = func.json_each(bindparam(None, orjson.dumps(values).decode()))
+    return column.in_(select(literal_column("value")).select_from(members))
+
+
+def _equals_any_of_array(column: ColumnElement, values: list[Any]) -> ColumnElement:
+    return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+
+
+_MEMBERSHIP: dict[str, Callable[[ColumnElement, list[Any]], ColumnElement]] = {
+    "sqlite": _in_json_array,
+    "postgresql": _equals_any_of_array,
+}
+
+
 def is_one_of(
     connection: Connection, column: ColumnElement, values: Iterable[Any]
 ) -> ColumnElement:
     """A condition true where ``column`` equals one of ``values`` (any number of them)."""
-    values = list(values)
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    members = func.json_each(bindparam(None, orjson.dumps(values).decode()))
-    return column.in_(select(literal_column("value")).select_from(members))
+    return _MEMBERSHIP[connection.dialect.name](column, list(values))

@@ -225,11 +225,19 @@ rate_limits = Table(
     Index("ix_rate_limits_window_start", "window_start"),
 )
 
-store_version = Table(  # one row (id 1): bumped by every write the pages show
+store_version = Table(  # shard rows (db/version.py): their sum goes up with each visible write
     "store_version",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
+)
+
+site_secrets = Table(  # keys every server shares (stores without a file beside them)
+    "site_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )
 
 digest_outbox = Table(  # one digest per subscriber per period: sent exactly once

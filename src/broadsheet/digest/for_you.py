@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from broadsheet.community.votes import member_upvotes
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import paper_vectors, papers
+from broadsheet.search.vector_index import vectors_of
 
 NEGATIVES = 2000
 RIDGE = 10.0  # strong enough that a few hundred negatives in 384 dimensions don't overfit
@@ -34,17 +35,22 @@ class Pick:
 def load_vectors(
     connection: Connection, model: str, paper_ids: list[str]
 ) -> tuple[list[str], list[str], np.ndarray]:
-    """Ids, titles and vectors of those papers that have a vector for ``model``."""
+    """Ids, titles and vectors of those papers that have a vector for ``model``.
+
+    Only these papers' vectors are read, by key, through the vector index.
+    """
+    found = connection.execute(
+        select(papers.c.seq, papers.c.id, papers.c.title).where(
+            is_one_of(connection, papers.c.id, paper_ids)
+        )
+    ).all()
+    stored = vectors_of(connection, model, [row.seq for row in found])
     ids, titles, rows = [], [], []
-    query = (
-        select(papers.c.id, papers.c.title, paper_vectors.c.vector)
-        .join(paper_vectors, paper_vectors.c.paper_seq == papers.c.seq)
-        .where(paper_vectors.c.model == model, is_one_of(connection, papers.c.id, paper_ids))
-    )
-    for row in connection.execute(query):
-        ids.append(row.id)
-        titles.append(row.title)
-        rows.append(np.frombuffer(row.vector, dtype=np.float32))
+    for row in found:
+        if (vector := stored.get(row.seq)) is not None:
+            ids.append(row.id)
+            titles.append(row.title)
+            rows.append(vector)
     matrix = np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
     return ids, titles, matrix
 

@@ -5,7 +5,11 @@ idempotent insert), then works through the rows still pending. A row becomes ``s
 same transaction that records the papers it carried, so a crash or a rerun resumes with the
 rows left and repeats none; the only window is a crash between the server accepting a mail
 and that commit, after which the rerun sends that one digest again with the same Message-ID.
-Run one sender per period at a time (``broadsheet worker`` does).
+
+Each row is claimed (``db/claims.py``) for the time of its send, in the transaction that
+records the outcome: on PostgreSQL several senders on several machines split the outbox,
+each row locked by one of them and skipped by the others. On SQLite run one sender at a
+time (``broadsheet worker`` does).
 
 Transient SMTP failures (4xx, connection trouble) are retried with exponential back-off in
 the same run and, past ``MAX_ATTEMPTS``, recorded as failed; permanent ones (5xx) are recorded
@@ -16,15 +20,17 @@ row pause it (a successful delivery resets the count).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.bulk import insert_ignoring_conflicts
+from broadsheet.db.claims import claiming
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import digest_outbox, digest_sent_papers, subscribers
 from broadsheet.digest.compose import (
@@ -61,6 +67,7 @@ class DeliverySummary:
     retried: int = 0
     failed: int = 0
     skipped: int = 0  # unsubscribed or paused since the row was queued
+    taken: int = 0  # handled by another sender meanwhile
 
 
 def _now() -> datetime:
@@ -93,8 +100,8 @@ def enqueue(engine: Engine, frequency: Frequency, key: str) -> int:
             return 0
         statement = insert_ignoring_conflicts(
             connection, digest_outbox, ["subscriber_id", "period_key"]
-        )
-        return connection.execute(statement, rows).rowcount
+        ).returning(digest_outbox.c.id)
+        return len(connection.execute(statement, rows).all())  # rows returned: those inserted
 
 
 def period_papers(engine: Engine, frequency: Frequency, day: date) -> list[dict[str, Any]]:
@@ -187,62 +194,71 @@ def _sent_before(engine: Engine, subscriber_ids: list[int]) -> dict[int, set[str
     return sent
 
 
+@contextmanager
+def _claimed(engine: Engine, row: Any) -> Iterator[Connection | None]:
+    """A transaction holding the claim on ``row``; None when another sender has it or has
+    handled it since ``row`` was read (its status or attempts changed)."""
+    with engine.begin() as connection:
+        query = select(digest_outbox.c.id).where(
+            digest_outbox.c.id == row.id,
+            digest_outbox.c.status == "pending",
+            digest_outbox.c.attempts == row.attempts,
+        )
+        yield connection if connection.execute(claiming(connection, query)).first() else None
+
+
 def _finish(
-    engine: Engine,
+    connection: Connection,
     outbox_id: int,
     status: str,
     digest: Digest | None = None,
     reset_failures: bool = False,
 ) -> None:
     """Mark a row done; a sent digest's papers are recorded in the same transaction."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(digest_outbox)
-            .where(digest_outbox.c.id == outbox_id)
-            .values(status=status, sent_at=_now() if status == "sent" else None)
+    connection.execute(
+        update(digest_outbox)
+        .where(digest_outbox.c.id == outbox_id)
+        .values(status=status, sent_at=_now() if status == "sent" else None)
+    )
+    if digest is not None:
+        subscriber_id = digest.subscriber.id
+        statement = insert_ignoring_conflicts(
+            connection, digest_sent_papers, ["subscriber_id", "paper_id"]
         )
-        if digest is not None:
-            subscriber_id = digest.subscriber.id
-            statement = insert_ignoring_conflicts(
-                connection, digest_sent_papers, ["subscriber_id", "paper_id"]
-            )
+        connection.execute(
+            statement,
+            [
+                {"subscriber_id": subscriber_id, "paper_id": p, "period_key": digest.period_key}
+                for p in digest.paper_ids
+            ],
+        )
+        if reset_failures:
             connection.execute(
-                statement,
-                [
-                    {"subscriber_id": subscriber_id, "paper_id": p, "period_key": digest.period_key}
-                    for p in digest.paper_ids
-                ],
+                update(subscribers).where(subscribers.c.id == subscriber_id).values(failure_count=0)
             )
-            if reset_failures:
-                connection.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == subscriber_id)
-                    .values(failure_count=0)
-                )
 
 
 def _record_failure(
-    engine: Engine, row: Any, error: DeliveryError, final: bool, retry_in: float
+    connection: Connection, row: Any, error: DeliveryError, final: bool, retry_in: float
 ) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(digest_outbox)
-            .where(digest_outbox.c.id == row.id)
-            .values(
-                status="failed" if final else "pending",
-                attempts=digest_outbox.c.attempts + 1,
-                last_error=str(error)[:1000],
-                next_attempt_at=_now() + timedelta(seconds=retry_in),
-            )
+    connection.execute(
+        update(digest_outbox)
+        .where(digest_outbox.c.id == row.id)
+        .values(
+            status="failed" if final else "pending",
+            attempts=digest_outbox.c.attempts + 1,
+            last_error=str(error)[:1000],
+            next_attempt_at=_now() + timedelta(seconds=retry_in),
         )
-        if final:
-            failures = row.failure_count + 1
-            values: dict[str, Any] = {"failure_count": failures}
-            if failures >= PAUSE_AFTER:
-                values["status"] = Status.paused
-            connection.execute(
-                update(subscribers).where(subscribers.c.id == row.subscriber_id).values(values)
-            )
+    )
+    if final:
+        failures = row.failure_count + 1
+        values: dict[str, Any] = {"failure_count": failures}
+        if failures >= PAUSE_AFTER:
+            values["status"] = Status.paused
+        connection.execute(
+            update(subscribers).where(subscribers.c.id == row.subscriber_id).values(values)
+        )
 
 
 def send_digests(
@@ -311,8 +327,14 @@ class _Run:
     sent_before: dict[int, set[str]] = field(default_factory=dict)
 
     def deliver(self, row: Any) -> str:
-        """Compose and send one outbox row: "sent", "empty", "skipped", "failed" or "retry"."""
-        engine = self.engine
+        """Claim, compose and send one outbox row: "sent", "empty", "skipped", "failed",
+        "retry", or "taken" when another sender has it."""
+        with _claimed(self.engine, row) as connection:
+            if connection is None:
+                return "taken"
+            return self._deliver(connection, row)
+
+    def _deliver(self, connection: Connection, row: Any) -> str:
         subscriber = Subscriber(
             row.subscriber_id,
             row.email,
@@ -321,23 +343,23 @@ class _Run:
             tuple(row.topics or ()),
         )
         if subscriber.status != Status.confirmed:
-            _finish(engine, row.id, "skipped")
+            _finish(connection, row.id, "skipped")
             return "skipped"
         topics = {topic: self.search(topic, self.window) for topic in subscriber.topics}
         picks = self.for_you.papers(row.user_id) if row.user_id is not None else ([], [])
         sent = self.sent_before.get(subscriber.id, set())
         digest = build_digest(subscriber, self.day, self.trending, topics, sent, picks)
         if not digest.paper_ids:
-            _finish(engine, row.id, "empty")
+            _finish(connection, row.id, "empty")
             return "empty"
         try:
             self.mailer.send(digest_message(digest, self.settings, self.secret))
         except DeliveryError as error:
             attempts = row.attempts + 1
             final = error.permanent or attempts >= MAX_ATTEMPTS
-            _record_failure(engine, row, error, final, backoff(attempts))
+            _record_failure(connection, row, error, final, backoff(attempts))
             return "failed" if final else "retry"
-        _finish(engine, row.id, "sent", digest, reset_failures=row.failure_count > 0)
+        _finish(connection, row.id, "sent", digest, reset_failures=row.failure_count > 0)
         return "sent"
 
 

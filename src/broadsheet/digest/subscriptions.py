@@ -33,10 +33,11 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Engine, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from broadsheet.community import ratelimit
 from broadsheet.config import Settings
+from broadsheet.db.bulk import insert_ignoring_conflicts
+from broadsheet.db.claims import claiming
 from broadsheet.db.schema import subscribers
 from broadsheet.digest import tokens
 
@@ -162,11 +163,10 @@ def _at(address: str) -> Any:
 
 def _insert_new(connection: Connection, **values: Any) -> int:
     """Insert a row unless its mailbox has one already (any case); 1 when inserted."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(subscribers).on_conflict_do_nothing(
-        index_elements=[func.lower(subscribers.c.email)]
-    )
-    return connection.execute(statement.values(**values)).rowcount
+    statement = insert_ignoring_conflicts(
+        connection, subscribers, [func.lower(subscribers.c.email)]
+    ).returning(subscribers.c.id)
+    return len(connection.execute(statement.values(**values)).all())
 
 
 def subscriber_from_row(row: Any) -> Subscriber:
@@ -621,8 +621,10 @@ def issue_unmailed_links(
     for row_id in ids:
         try:
             with engine.begin() as connection:
-                row = _row(connection, subscribers.c.id == row_id, *_unmailed())
-                if row is None:  # mailed or changed meanwhile
+                # claimed, so that of several workers at once only one mails each link
+                query = select(subscribers).where(subscribers.c.id == row_id, *_unmailed())
+                row = connection.execute(claiming(connection, query)).first()
+                if row is None:  # mailed or changed meanwhile, or another worker has it
                     continue
                 address = row.pending_email or row.email
                 ratelimit.hit(

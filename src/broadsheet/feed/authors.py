@@ -53,7 +53,7 @@ def _starts_with(start: str) -> ColumnElement[bool]:
 def find_author(connection: Connection, name: str) -> Author | None:
     """The author called ``name`` (letter case ignored) with at least one visible paper."""
     name = " ".join(name.split())
-    if not name or len(name) > MAX_NAME_CHARS:
+    if not name or len(name) > MAX_NAME_CHARS or "\x00" in name:  # no stored name holds NUL
         return None
     shown = exists(_visible_papers_of(authors.c.id))
     row = connection.execute(select(authors).where(authors.c.name == name, shown)).first()

@@ -107,20 +107,22 @@ def feed_page(
 ) -> FeedPage:
     """Papers put on the feed during the ``period`` holding ``day``, best first by ``sort``."""
     current = window(period, day)
-    feed_day = func.min(feed_entries.c.day).label("feed_day")
+    # each paper once, on its first day in the window: grouped apart from the card's columns,
+    # since PostgreSQL refuses columns of a joined table that the GROUP BY does not name
+    first_days = (
+        select(feed_entries.c.paper_id, func.min(feed_entries.c.day).label("feed_day"))
+        .where(feed_entries.c.day >= current.first, feed_entries.c.day <= current.last)
+        .group_by(feed_entries.c.paper_id)
+        .subquery()
+    )
     query = (
-        select(*CARD_COLUMNS, feed_day)
+        select(*CARD_COLUMNS, first_days.c.feed_day)
         .select_from(
-            feed_entries.join(papers, papers.c.id == feed_entries.c.paper_id).outerjoin(
+            first_days.join(papers, papers.c.id == first_days.c.paper_id).outerjoin(
                 organisations, organisations.c.id == papers.c.organisation_id
             )
         )
-        .where(
-            feed_entries.c.day >= current.first,
-            feed_entries.c.day <= current.last,
-            papers.c.hidden_at.is_(None),
-        )
-        .group_by(papers.c.seq)
+        .where(papers.c.hidden_at.is_(None))
     )
     trending = Trending.of(current, now or utc_now())
     rows = []

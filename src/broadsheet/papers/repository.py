@@ -23,8 +23,10 @@ from broadsheet.db.schema import (
     papers,
 )
 from broadsheet.db.version import bump_version
+from broadsheet.db.work_locks import one_at_a_time
 from broadsheet.papers.record import Paper
 from broadsheet.papers.text import clean_author_name, clean_text, drop_control_characters
+from broadsheet.search import keyword_index
 
 # Fields a newer version of a paper replaces (an older version never does).
 VERSIONED_FIELDS = (
@@ -258,26 +260,16 @@ def _author_ids(
     return ids
 
 
-def _number_new_papers(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Give SQLite rows their ``seq`` up front, so the lexical index needs no read-back.
-
-    Safe because the caller's transaction already holds SQLite's single write lock.
-    """
-    if connection.dialect.name != "sqlite" or not rows:
-        return
-    last = connection.execute(select(func.coalesce(func.max(papers.c.seq), 0))).scalar_one()
-    for number, row in enumerate(rows, start=last + 1):
-        row["seq"] = number
-
-
-def _index_new_papers(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Add numbered new papers to the lexical index (SQLite FTS5) in one statement."""
-    if connection.dialect.name != "sqlite" or not rows:
-        return
-    connection.exec_driver_sql(
-        "INSERT INTO papers_fts(rowid, title, abstract) VALUES (?, ?, ?)",
-        [(row["seq"], row["title"], row["abstract"]) for row in rows],
-    )
+def _reindexed(
+    rows: Sequence[dict[str, Any]], existing: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The updated ``rows`` whose title or abstract changed (the keyword index's text)."""
+    return [
+        row
+        for row in rows
+        if (row["title"], row["abstract"])
+        != (existing[row["id"]]["title"], existing[row["id"]]["abstract"])
+    ]
 
 
 def _replace_links(
@@ -322,8 +314,9 @@ def upsert_papers(
     counts = UpsertCounts()
     if not batch:
         return counts
-    # A write first: it takes the store's write lock (SQLite) or the version row's lock, so no
-    # other writer can add or change these papers between the reads below and the writes.
+    # No other writer may add or change these papers between the reads below and the writes:
+    # on SQLite the first write takes the store's write lock; elsewhere writers of papers queue.
+    one_at_a_time(connection, "papers")
     bump_version(connection)
     incoming: dict[str, dict[str, Any]] = {}
     merged_in_batch: set[str] = set()  # ids with more than one record in this batch
@@ -362,9 +355,10 @@ def upsert_papers(
             to_insert.append(merged)
         else:
             to_update.append(merged)
-    _number_new_papers(connection, to_insert)
+    keywords = keyword_index.for_engine(connection)
+    keywords.number_new(connection, to_insert)
     bulk_insert(connection, papers, to_insert)
-    _index_new_papers(connection, to_insert)
+    keywords.add(connection, to_insert)
     counts.added += len(to_insert)
     if to_update:
         columns = (
@@ -384,6 +378,7 @@ def upsert_papers(
         connection.execute(
             statement, [{"_id": r["id"], **{name: r[name] for name in columns}} for r in to_update]
         )
+        keywords.replace(connection, _reindexed(to_update, existing))
         counts.updated += len(to_update)
     _replace_links(connection, to_insert, replacing=False, cache=author_cache)
     _replace_links(connection, to_update, replacing=True, cache=author_cache)

@@ -29,9 +29,9 @@ CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH = 16, 128, 512
 
 
 def ann_path(engine: Engine, model: str) -> Path | None:
-    """Where the graph of ``model`` lives for this store; None for stores that are not files."""
+    """Where the graph of ``model`` lives for this SQLite store; None for in-memory stores."""
     database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if not database or database == ":memory:":
         return None
     safe_model = re.sub(r"[^\w.-]", "_", model)
     return Path(f"{database}.ann") / f"{safe_model}.usearch"

@@ -79,14 +79,20 @@ def default_store_path(directory: Path, model: str) -> Path:
     return cache / f"{beir.corpus_name(directory / 'corpus.jsonl')}-{safe_model}.db"
 
 
+def store_url(store: Path | str) -> str:
+    """The database URL of a scratch store given as a SQLite file or as a URL."""
+    return store if isinstance(store, str) and "://" in store else f"sqlite:///{store}"
+
+
 def prepare_store(
     directory: Path,
     model: str,
-    store_path: Path,
+    store_path: Path | str,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Engine, ImportSummary, IndexSummary]:
-    """Import the corpus (idempotent) and embed what lacks a vector."""
-    engine = open_store(f"sqlite:///{store_path}")
+    """Import the corpus (idempotent) into a SQLite file or a database URL and embed what
+    lacks a vector."""
+    engine = open_store(store_url(store_path))
     imported = import_file(engine, directory / "corpus.jsonl", fmt=beir.FORMAT)
     indexed = index_papers(engine, load_embedder(model), progress=progress)
     return engine, imported, indexed

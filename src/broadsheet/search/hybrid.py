@@ -90,13 +90,6 @@ def _query_vector(model: str, query: str) -> np.ndarray:
     return load_query_embedder(model, wait=False).encode([query])[0]
 
 
-def _allowed(engine: Engine, filters: SearchFilters) -> set[int] | None:
-    if filters.is_empty():
-        return None
-    with engine.connect() as connection:
-        return set(connection.execute(select(papers.c.seq).where(*filters.conditions())).scalars())
-
-
 def _dense_candidates(
     engine: Engine,
     index: VectorIndex,
@@ -122,7 +115,7 @@ def _dense_candidates(
             f"Semantic index covers {embedded:,} of {total:,} papers "
             "(run `broadsheet index`); the rest are found by keywords only."
         )
-    return index.search(query_vector, CANDIDATES, _allowed(engine, filters)), notice
+    return index.search(query_vector, CANDIDATES, where=filters.conditions()), notice
 
 
 def paper_rows(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:

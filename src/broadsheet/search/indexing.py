@@ -9,10 +9,13 @@ from itertools import islice
 
 from sqlalchemy import Engine
 
+from broadsheet.db.work_locks import holding_part
 from broadsheet.search.embed import Embedder
 from broadsheet.search.vectors import PendingPaper, coverage, pending_papers, store_vectors
 
-WINDOW = 2048  # papers embedded and committed together: an interrupted run keeps its windows
+WINDOW = 2048  # papers read at a time: an interrupted run keeps what it committed
+PART = 256  # papers numbered alike (seq // PART) form a part, embedded and committed together
+WAIT_FOR_OTHERS = 0.5  # seconds between looks while other processes hold every part left
 
 
 @dataclass(slots=True)
@@ -32,15 +35,36 @@ def count_pending(engine: Engine, model: str) -> int:
         return sum(1 for _ in pending_papers(connection, model))
 
 
+def _embed_part(
+    engine: Engine,
+    embedder: Embedder,
+    seqs: range,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Embed the papers numbered in ``seqs`` still pending, read again under the part's lock:
+    another process may have finished them since the window was read."""
+    with engine.connect() as connection:
+        pending = list(pending_papers(connection, embedder.name, seqs=seqs))
+    if not pending:
+        return 0
+    vectors = embedder.encode([p.text for p in pending], batch_size=batch_size, progress=progress)
+    with engine.begin() as connection:
+        store_vectors(connection, embedder.name, pending, vectors)
+    return len(pending)
+
+
 def index_papers(
     engine: Engine,
     embedder: Embedder,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    part_size: int = PART,
 ) -> IndexSummary:
     """Embed every paper whose vector for this model is missing or stale; never re-embed others."""
     summary = IndexSummary(model=embedder.name)
     started = time.perf_counter()
+    job = f"index:{embedder.name}"
     while True:
         with engine.connect() as connection:
             window: list[PendingPaper] = list(
@@ -48,12 +72,16 @@ def index_papers(
             )
         if not window:
             break
-        vectors = embedder.encode(
-            [p.text for p in window], batch_size=batch_size, progress=progress
-        )
-        with engine.begin() as connection:
-            store_vectors(connection, embedder.name, window, vectors)
-        summary.embedded += len(window)
+        took_any = False
+        for part in sorted({paper.seq // part_size for paper in window}):
+            with holding_part(engine, job, part) as held:
+                if not held:  # another process embeds these
+                    continue
+                took_any = True
+                seqs = range(part * part_size, (part + 1) * part_size)
+                summary.embedded += _embed_part(engine, embedder, seqs, batch_size, progress)
+        if not took_any:
+            time.sleep(WAIT_FOR_OTHERS)
     with engine.connect() as connection:
         _, summary.total = coverage(connection, embedder.name)
     summary.seconds = time.perf_counter() - started

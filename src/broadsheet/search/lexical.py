@@ -1,4 +1,4 @@
-"""Lexical search: BM25 over titles and abstracts with SQLite FTS5 (porter stemming).
+"""Lexical search: BM25 over titles and abstracts, in the store's keyword index (porter stemming).
 
 The user's text never reaches FTS5's query syntax: it is split into plain lower-case terms,
 stop words are dropped, and the terms are OR-ed, so quotes, ``*``, ``NEAR``, ``AND`` or
@@ -11,14 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import snowballstemmer
-from sqlalchemy import Connection, column, func, literal_column, select, table, text
+from sqlalchemy import Connection
 
-from broadsheet.db.schema import papers
+from broadsheet.search import keyword_index
 from broadsheet.search.filters import SearchFilters
 
-TITLE_WEIGHT, ABSTRACT_WEIGHT = 2.0, 1.0
-_FTS = table("papers_fts", column("rowid"))
 MAX_TERMS = 64
 _TERM = re.compile(r"[^\W_]+")  # FTS5's unicode61 splits on "_" too
 STOP_WORDS = frozenset(
@@ -38,7 +35,6 @@ STOP_WORDS = frozenset(
 # small. On SciFact this costs 0.004 nDCG@10; on 100,000 papers it cuts p95 latency ~10x.
 PRUNE_FROM_PAPERS = 20_000
 COMMON_SHARE = 0.2
-_stemmer = snowballstemmer.stemmer("porter")  # the algorithm of FTS5's porter tokenizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +74,7 @@ def _document_frequency(connection: Connection, stem: str, size_bucket: int) -> 
     if known is None or len(known) > _CACHED_STEMS:
         known = _document_frequencies[key] = {}
     if stem not in known:
-        row = connection.exec_driver_sql(
-            "SELECT doc FROM papers_fts_vocab WHERE term = ?", (stem,)
-        ).first()
-        known[stem] = row[0] if row else 0
+        known.update(keyword_index.for_engine(connection).document_counts(connection, [stem]))
     return known[stem]
 
 
@@ -92,7 +85,7 @@ def prune_common_terms(connection: Connection, terms: list[str], papers_count: i
     limit = COMMON_SHARE * papers_count
     bucket = papers_count // 10_000
     rare = [
-        t for t in terms if _document_frequency(connection, _stemmer.stemWord(t), bucket) <= limit
+        t for t in terms if _document_frequency(connection, keyword_index.stem(t), bucket) <= limit
     ]
     return rare or terms
 
@@ -109,18 +102,7 @@ def lexical_search(
     Pass ``papers_count`` (the store's size) to let large stores skip very common terms.
     """
     terms = query_terms(query)
-    if papers_count is not None and connection.dialect.name == "sqlite":
+    if papers_count is not None:
         terms = prune_common_terms(connection, terms, papers_count)
-    expression = match_expression(query, terms)
-    if expression is None or connection.dialect.name != "sqlite":
-        return []
-    rank = func.bm25(literal_column("papers_fts"), TITLE_WEIGHT, ABSTRACT_WEIGHT)
-    statement = select(_FTS.c.rowid, -rank).where(
-        text("papers_fts MATCH :expression").bindparams(expression=expression)
-    )
-    if filters is not None and not filters.is_empty():
-        statement = statement.where(
-            _FTS.c.rowid.in_(select(papers.c.seq).where(*filters.conditions()))
-        )
-    rows = connection.execute(statement.order_by(rank).limit(limit))
-    return [LexicalHit(seq, score) for seq, score in rows]
+    found = keyword_index.for_engine(connection).search(connection, terms, limit, filters)
+    return [LexicalHit(seq, score) for seq, score in found]

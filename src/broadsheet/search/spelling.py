@@ -1,7 +1,7 @@
 """Spelling correction from the store's own vocabulary ("transfomer" -> "transformer").
 
-A query word is corrected only when the lexical index does not know it: its Porter stem (the
-form FTS5's ``porter unicode61`` tokenizer indexes) is in no paper. A word in even one paper is
+A query word is corrected only when the keyword index does not know it: its Porter stem (the
+form the ``porter unicode61`` tokenizer indexes) is in no paper. A word in even one paper is
 kept: names such as "ReGAL" or "Imagen" are one edit from a common word, and correcting words
 held by few papers rewrote 6 of the 753 titles of the daily papers. The proposal is the most
 frequent word of the store within a small edit distance (optimal string alignment, so a swap
@@ -21,13 +21,13 @@ import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
-import snowballstemmer
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from sqlalchemy import Connection, Engine, func, select
 
 from broadsheet.db.schema import papers
 from broadsheet.db.version import current_version
+from broadsheet.search import keyword_index
 from broadsheet.search.lexical import STOP_WORDS
 
 MIN_WORD = 5  # shorter words have too many neighbours one edit away to guess from
@@ -36,7 +36,6 @@ MIN_DOCS = 2  # a word must be in this many papers to be proposed
 MAX_WORDS = 60_000  # the most frequent words kept (a few MB)
 MAX_SCANNED = 20_000  # the newest papers read to learn the words (about a second)
 _WORD = re.compile(r"[^\W_]+")  # the query's words, as lexical.py splits them
-_stemmer = snowballstemmer.stemmer("porter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,14 +157,11 @@ vocabularies = _VocabularyCache()
 
 
 def stem_documents(connection: Connection, words: list[str]) -> dict[str, int]:
-    """Papers holding each word's stem, per the lexical index itself."""
-    found = {}
-    for word in words:
-        row = connection.exec_driver_sql(
-            "SELECT doc FROM papers_fts_vocab WHERE term = ?", (_stemmer.stemWord(word),)
-        ).first()
-        found[word] = row[0] if row else 0
-    return found
+    """Papers holding each word's stem, per the keyword index itself."""
+    index = keyword_index.for_engine(connection)
+    stems = {word: keyword_index.stem(word) for word in words}
+    counts = index.document_counts(connection, stems.values())
+    return {word: counts[stem] for word, stem in stems.items()}
 
 
 def propose(unknown: list[str], vocabulary: Vocabulary) -> dict[str, str]:
@@ -184,8 +180,6 @@ def _in_case_of(typed: str, proposed: str) -> str:
 
 def correct_query(engine: Engine, query: str) -> Correction | None:
     """The query with its unknown words corrected, or None when there is nothing to correct."""
-    if engine.dialect.name != "sqlite":
-        return None
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query) if is_correctable(w)))
     if not words:
         return None

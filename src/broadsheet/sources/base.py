@@ -30,8 +30,8 @@ MAX_RECORD_BYTES = 64 * 1024**2
 # A line longer than this is read in pieces of this size, each counted against the limit.
 LINE_PIECE = 1024**2
 _NEWLINE = ord("\n")
-# The largest integer a store column holds (SQLite INTEGER, PostgreSQL BIGINT).
-MAX_STORED_INT = 2**63 - 1
+# The largest count a store's integer columns hold on every engine (PostgreSQL's integer).
+MAX_STORED_INT = 2**31 - 1
 # Error messages quote the bad value; this much of it is enough to find it.
 MAX_MESSAGE = 300
 
@@ -98,7 +98,7 @@ def whole_number(obj: dict[str, Any], name: str, prefix: str = "", default: int 
     """``obj[name]`` (``default`` if absent): a whole number from 0 to what the store holds."""
     value = obj.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STORED_INT:
-        raise FieldError(prefix + name, f"expected a whole number from 0 to 2⁶³-1, got {value!r}")
+        raise FieldError(prefix + name, f"expected a whole number from 0 to 2³¹-1, got {value!r}")
     return value
 
 

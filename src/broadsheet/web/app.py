@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from http import HTTPStatus
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -58,6 +58,7 @@ from broadsheet.web.security import (
     CSRF_HEADER,
     SecurityHeaders,
     csrf_token,
+    refuse_nul_characters,
     secret_key,
 )
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Daily papers, paper pages, hybrid search and similar papers as JSON.",
         docs_url=None,  # routes/docs.py serves Swagger UI from the package's static files
         redoc_url=None,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     app.state.engine = open_store(settings.database_url)

@@ -68,6 +68,15 @@ def content_security_policy(**extra: str) -> str:
     return "; ".join(f"{name} {sources}" for name, sources in directives.items())
 
 
+def refuse_nul_characters(request: Request) -> None:
+    """400 for a NUL character (``%00``) in the path: no stored id or name holds one, and
+    PostgreSQL refuses them in any string, so a lookup would otherwise end in a 500. (Query
+    text such as a search is cleaned where it is read.)"""
+    values = [request.url.path, *request.path_params.values()]
+    if any("\x00" in value for value in values if isinstance(value, str)):
+        raise HTTPException(400, "A NUL character (%00) is not allowed in an address.")
+
+
 CONTENT_SECURITY_POLICY = content_security_policy()
 HSTS = "max-age=31536000"  # a year, the usual figure; subdomains are the admin's own choice
 RETRY_AFTER_DEFAULT = "60"

@@ -78,11 +78,28 @@ def comment(
     member: MemberDep,
     body: CommentBody,
 ) -> Response:
+    """Add the member's comment; htmx gets it for the list, a plain form a redirect to it.
+
+    A refused comment (empty, too long) comes back to htmx as the form itself, with why next to
+    the field and the text as typed, to go in place of the form (app.js swaps such 422s).
+    """
     paper_id = canonical_id(paper_id)
     try:
         added = add_comment(request.app.state.engine, member, paper_id, body)
     except CommentError as exc:
-        raise HTTPException(422, str(exc)) from None
+        if not is_htmx(request):
+            raise HTTPException(422, str(exc)) from None
+        form = render(
+            request,
+            "_comment_form.html",
+            status_code=422,
+            paper_id=paper_id,
+            body=body,
+            error=str(exc),
+            max_length=MAX_COMMENT,
+        )
+        form.headers.update({"HX-Retarget": "#comment-form", "HX-Reswap": "outerHTML"})
+        return form
     if is_htmx(request):
         return render(request, "_comment.html", comment=added)
     return RedirectResponse(f"/papers/{paper_id}#comment-{added.id}", 303)

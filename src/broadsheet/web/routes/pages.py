@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from broadsheet.community.comments import list_comments
+from broadsheet.community.comments import MAX_COMMENT, list_comments
 from broadsheet.db.version import current_version
 from broadsheet.feed.organisations import organisation_page
 from broadsheet.feed.periods import Period
-from broadsheet.feed.views import FeedSort, utc_now
+from broadsheet.feed.views import FeedPage, FeedSort, utc_now
 from broadsheet.papers.ids import is_arxiv_id
 from broadsheet.web.auth import current_member
 from broadsheet.web.lookup import look_up_query
+from broadsheet.web.paging import Paging, paging
 from broadsheet.web.queries import (
     PAGE_SIZE,
     Day,
@@ -50,7 +51,8 @@ def daily(
 
     def make() -> Markup:
         voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
-        return render_fragment(request, fragment, feed=feed, page=page, voted=voted)
+        pages = feed_paging(feed, page) if feed else None
+        return render_fragment(request, fragment, feed=feed, page=page, voted=voted, pages=pages)
 
     if current_member(request) is None:
         html = caches[0].get_or_make((fragment, *key), version, make)
@@ -59,6 +61,13 @@ def daily(
     if more_cards:
         return HTMLResponse(html)
     return render(request, "feed.html", main_html=html)
+
+
+def feed_paging(feed: FeedPage, page: int) -> Paging:
+    """The feed's page links: its window and sort stay, the page changes."""
+    window = feed.window
+    params = [("date", str(window.first)), ("period", window.period.value)]
+    return paging("/", [*params, ("sort", feed.sort.value)], page, feed.total)
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
@@ -79,6 +88,7 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
         similar=similar,
         comments=comments,
         arxiv=is_arxiv_id(paper["id"]),
+        max_length=MAX_COMMENT,
         voted=voted_for(request, [paper["id"], *(s.paper["id"] for s in similar)]),
     )
 
@@ -127,6 +137,9 @@ def search_page(
         sort=params.sort,
         results=found,
         page=params.page,
+        pages=paging("/search", request.query_params.multi_items(), params.page, found.total)
+        if found
+        else None,
         lookup=lookup,
         form=form,
         status_code=422 if form.problems else 200,

@@ -30,6 +30,9 @@ from broadsheet.web.security import require_csrf
 router = APIRouter(include_in_schema=False)
 
 Token = Annotated[str, Query(max_length=1000)]
+# An unsubscribe link cut short before its token is an incomplete link: defaulting to "" gives
+# it the same page as a bad token, not a list of missing values.
+NO_TOKEN = ""
 
 
 @router.post("/subscribe", response_class=HTMLResponse, dependencies=[Depends(require_csrf)])
@@ -70,7 +73,7 @@ def subscribe(
 
 
 @router.get("/subscribe/confirm", response_class=HTMLResponse)
-def confirm_subscription(request: Request, token: Token) -> HTMLResponse:
+def confirm_subscription(request: Request, token: Token = NO_TOKEN) -> HTMLResponse:
     app = request.app
     try:
         subscriber = confirm(app.state.engine, app.state.settings, app.state.secret, token)
@@ -82,7 +85,7 @@ def confirm_subscription(request: Request, token: Token) -> HTMLResponse:
 
 
 @router.get("/unsubscribe", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, token: Token) -> HTMLResponse:
+def unsubscribe_page(request: Request, token: Token = NO_TOKEN) -> HTMLResponse:
     """Asks before unsubscribing: mail scanners open links, and a GET must change nothing."""
     try:
         subscriber = subscriber_for_unsubscribe(
@@ -94,7 +97,7 @@ def unsubscribe_page(request: Request, token: Token) -> HTMLResponse:
 
 
 @router.post("/unsubscribe", response_class=HTMLResponse)
-def unsubscribe_now(request: Request, token: Token) -> HTMLResponse:
+def unsubscribe_now(request: Request, token: Token = NO_TOKEN) -> HTMLResponse:
     """The page's button and RFC 8058 one-click POSTs; the signed link is the authority."""
     engine, secret = request.app.state.engine, request.app.state.secret
     try:

@@ -1,6 +1,21 @@
 // Every script of the site lives here: the Content-Security-Policy allows no inline script or
 // handler, so templates mark elements with data- attributes and this file gives them behaviour.
 
+// A refused form (422) that names where it goes (HX-Retarget) is the form sent back with why
+// next to its field and the text as typed: htmx leaves 4xx answers out unless told to swap.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const xhr = event.detail.xhr;
+  if (xhr.status !== 422 || !xhr.getResponseHeader("HX-Retarget")) return;
+  event.detail.shouldSwap = true;
+  event.detail.isError = false;
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  const xhr = event.detail.xhr;
+  if (xhr.status !== 422 || !xhr.getResponseHeader("HX-Retarget")) return;
+  const form = document.querySelector(xhr.getResponseHeader("HX-Retarget"));
+  form?.querySelector("[aria-invalid]")?.focus();  // the field to correct, its error read out
+});
+
 // Shows why an htmx request failed (rate limit, expired session) in the status line.
 document.addEventListener("htmx:responseError", (event) => {
   const line = document.getElementById("status-line");
@@ -31,11 +46,18 @@ document.addEventListener("click", (event) => {
 });
 
 // A form marked data-reset-after-post (the comment form) empties itself once its post
-// succeeds, and the "no comments yet" line goes.
+// succeeds, drops the error a refused post left, and the "no comments yet" line goes.
 document.addEventListener("htmx:afterRequest", (event) => {
   const form = event.detail.elt;
-  if (!event.detail.successful || !form.matches("form[data-reset-after-post]")) return;
+  if (event.detail.xhr.status >= 300 || !form.matches("form[data-reset-after-post]")) return;
+  // a form sent back refused holds the typed text as its default: empty it, not back to that
+  for (const field of form.querySelectorAll("textarea")) field.defaultValue = "";
   form.reset();
+  form.querySelector("[data-form-error]")?.remove();
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
   document.querySelector(".no-comments")?.remove();
 });
 
