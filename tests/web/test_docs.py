@@ -18,7 +18,7 @@ from broadsheet.web.security import CONTENT_SECURITY_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "broadsheet"
-SWAGGER_UI = PACKAGE / "web" / "static" / "vendor" / "swagger-ui"
+SWAGGER_UI = ROOT / "vendor" / "swagger-ui"
 
 
 class References(HTMLParser):
@@ -116,15 +116,24 @@ def test_vendored_swagger_ui_matches_its_note() -> None:
 def test_every_static_file_ships_with_the_package() -> None:
     """An installed copy serves the same files as a checkout: each is listed in package-data."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["broadsheet"]
-    static = PACKAGE / "web" / "static"
-    files = [path.relative_to(PACKAGE).as_posix() for path in static.rglob("*") if path.is_file()]
-    assert any("swagger-ui" in name for name in files)
-    missing = [
-        name
-        for name in files
-        if not any(
-            fnmatch(name, pattern) and name.count("/") == pattern.count("/") for pattern in patterns
-        )
-    ]
+    package_data = config["tool"]["setuptools"]["package-data"]
+    shipped = {"broadsheet": PACKAGE / "web" / "static", "broadsheet_vendor": SWAGGER_UI.parent}
+    roots = {"broadsheet": PACKAGE, "broadsheet_vendor": SWAGGER_UI.parent}
+    missing = []
+    for package, folder in shipped.items():
+        files = [
+            path.relative_to(roots[package]).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py"
+        ]
+        assert files, package
+        missing += [
+            f"{package}: {name}"
+            for name in files
+            if not any(
+                fnmatch(name, pattern) and name.count("/") == pattern.count("/")
+                for pattern in package_data[package]
+            )
+        ]
+    assert any("swagger-ui" in name for name in package_data["broadsheet_vendor"])
     assert not missing, missing

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from http import HTTPStatus
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -63,6 +64,7 @@ from broadsheet.web.security import (
 )
 
 HERE = Path(__file__).parent
+VENDOR = Path(str(files("broadsheet_vendor")))  # htmx and Swagger UI, as published
 SESSION_COOKIE = "broadsheet_session"
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
     if settings.forwarded_allow_ips:  # outermost: everything inside sees the client's address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    # third-party builds first: the more specific mount must match before /static
+    app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(assets.router)

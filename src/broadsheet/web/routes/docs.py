@@ -1,4 +1,4 @@
-"""The API docs: Swagger UI from the package's own static files, on this site's OpenAPI.
+"""The API docs: Swagger UI from the vendored build (vendor/swagger-ui), on this site's OpenAPI.
 
 The page runs under the site's Content-Security-Policy like every other: the vendored bundle
 and its start-up file are this origin's scripts, and Swagger UI sets its styles through the
