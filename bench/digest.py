@@ -126,7 +126,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = args.store or Path(scratch) / "digest.db"
         if args.store is None or not path.exists():
-            web_load.build_store(path, args.papers, args.seed)
+            web_load.build_store(f"sqlite:///{path}", Path(scratch), args.papers, args.seed)
         work = Path(scratch) / "work.db"
         shutil.copy(path, work)  # the bench's writes never touch a reused store
         engine = open_store(f"sqlite:///{work}")

@@ -223,13 +223,14 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as scratch:
         path = args.store or Path(scratch) / "mixed.db"
-        for step, seconds in build_store(path, args.papers, args.seed).items():
+        url = f"sqlite:///{path}"
+        for step, seconds in build_store(url, Path(scratch), args.papers, args.seed).items():
             print(f"built: {step} {seconds:.1f} s")
-        paths = sample_paths(path, args.seed)
+        paths = sample_paths(url, args.seed)
         hot = [p.removeprefix("/papers/") for p in paths["/papers/{id}"][:HOT_PAPERS]]
         members = make_members(path, (args.clients + 1) // 2)
         port = free_port()
-        server = start_server(path, port, args.workers, "--forwarded-allow-ips", "127.0.0.1")
+        server = start_server(url, port, args.workers, "--forwarded-allow-ips", "127.0.0.1")
         base = f"http://127.0.0.1:{port}"
         peak_rss = 0
         try:

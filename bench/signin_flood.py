@@ -140,7 +140,12 @@ def main() -> None:
         engine.dispose()
         warm_up = "--warm-up" if args.warm_up else "--no-warm-up"
         server = start_server(
-            store, free_port(), args.workers, "--forwarded-allow-ips", "127.0.0.1", warm_up
+            f"sqlite:///{store}",
+            free_port(),
+            args.workers,
+            "--forwarded-allow-ips",
+            "127.0.0.1",
+            warm_up,
         )
         base = f"http://127.0.0.1:{server.args[server.args.index('--port') + 1]}"
         try:

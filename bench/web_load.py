@@ -1,4 +1,5 @@
-"""Requests/s and latency of ``/``, ``/papers/{id}`` and ``/search`` on a 10,000-paper store.
+"""Requests/s and latency of ``/``, ``/papers/{id}`` and ``/search`` on a 10,000-paper store,
+on SQLite and on PostgreSQL, each served by several ``serve`` processes at once.
 
 The store holds N synthetic papers in the daily-papers JSON shape (so every one is on the feed,
 40 a day up to today, with Zipf-distributed upvotes and an organisation on one in three),
@@ -6,16 +7,19 @@ imported with the real importer; text follows bench/snapshot_gen.py's Zipf vocab
 get synthetic vectors as in bench/search.py (embedding 10,000 abstracts with the real model
 takes minutes), so hybrid search runs fully; the query embedding is real.
 
-The service runs as in production: ``broadsheet serve --workers W --no-access-log`` in its own
-processes. The load comes from wrk (``apt-get install wrk``) when it is installed, else from an
-asyncio httpx client; both share the machine's cores with the server, so the figures are a
-floor. ``/`` is measured twice: as visitors see it (served from the page cache while the
-store is unchanged) and signed in (rendered afresh from the store on every request). Each
-endpoint gets C connections for D seconds after a short warm-up; paper pages and
-searches rotate over many ids and queries.
+The service runs as in production: S ``broadsheet serve --workers W --no-access-log``
+processes on one store (two by default, as a public instance runs several behind a reverse
+proxy), and the load is spread over them evenly. The load comes from wrk (``apt-get install
+wrk``; one wrk per server, their figures summed, the slowest's percentiles shown) when it is
+installed, else from an asyncio httpx client; both share the machine's cores with the servers,
+so the figures are a floor. The same papers go into a SQLite file and a PostgreSQL database
+(``bench/engines.py``), measured one after the other. ``/`` is measured twice: as visitors
+see it (served from the page cache while the store is unchanged) and signed in (rendered
+afresh from the store on every request). Each endpoint gets C connections for D seconds after
+a short warm-up; paper pages and searches rotate over many ids and queries.
 
-    python bench/web_load.py                                   # temporary store, 10,000 papers
-    python bench/web_load.py --store /tmp/http-10k.db --workers 2 --duration 10 --connections 16
+    python bench/web_load.py                        # temporary stores, 10,000 papers, both engines
+    python bench/web_load.py --engines sqlite --store /tmp/http-10k.db --servers 1 --workers 2
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -45,6 +50,7 @@ from broadsheet.db.engine import open_store
 from broadsheet.ingest.runner import import_file
 from broadsheet.search.embed import DEFAULT_MODEL
 from broadsheet.search.vectors import coverage
+from engines import ENGINES, LABELS, drop, scratch_url
 from search import _cpu_name, paper_count, store_synthetic_vectors, topic_centroids
 from snapshot_gen import ZipfVocabulary
 
@@ -78,17 +84,17 @@ def daily_entries(count: int, vocabulary: ZipfVocabulary, seed: int) -> list[dic
     return entries
 
 
-def build_store(path: Path, count: int, seed: int) -> dict[str, float]:
+def build_store(url: str, scratch: Path, count: int, seed: int) -> dict[str, float]:
     """Import ``count`` synthetic papers and give them vectors; seconds of each step."""
-    engine = open_store(f"sqlite:///{path}")
+    engine = open_store(url)
     existing = paper_count(engine)
     built: dict[str, float] = {}
     if existing not in (0, count):
-        raise SystemExit(f"{path} holds {existing:,} papers, not {count:,}")
+        raise SystemExit(f"{url} holds {existing:,} papers, not {count:,}")
     vocabulary = ZipfVocabulary()
     if existing == 0:
         started = time.perf_counter()
-        source = path.with_suffix(".daily.json")
+        source = scratch / "papers.daily.json"
         source.write_bytes(json.dumps(daily_entries(count, vocabulary, seed)).encode())
         summary = import_file(engine, source)
         source.unlink()
@@ -105,12 +111,12 @@ def build_store(path: Path, count: int, seed: int) -> dict[str, float]:
     return built
 
 
-def sample_paths(path: Path, seed: int) -> dict[str, list[str]]:
+def sample_paths(url: str, seed: int) -> dict[str, list[str]]:
     """The URL paths each endpoint is driven with: the feed, 500 papers, 200 searches."""
     rng = random.Random(seed)
-    engine = open_store(f"sqlite:///{path}")
+    engine = open_store(url)
     with engine.connect() as connection:
-        ids = connection.exec_driver_sql("SELECT id FROM papers").scalars().all()
+        ids = connection.exec_driver_sql("SELECT id FROM papers ORDER BY id").scalars().all()
     engine.dispose()
     vocabulary = ZipfVocabulary()
     queries = [" ".join(vocabulary.draw_content(rng, rng.randint(2, 4))) for _ in range(200)]
@@ -127,9 +133,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(path: Path, port: int, workers: int, *options: str) -> subprocess.Popen:
-    """``broadsheet serve`` on the store at ``path``, once it answers; ``options`` go to serve."""
-    env = {**os.environ, "BROADSHEET_DATABASE_URL": f"sqlite:///{path}"}
+def start_server(url: str, port: int, workers: int, *options: str) -> subprocess.Popen:
+    """``broadsheet serve`` on the store at ``url``, once it answers; ``options`` go to serve."""
+    env = {**os.environ, "BROADSHEET_DATABASE_URL": url}
     command = [
         sys.executable, "-m", "broadsheet.cli", "serve", "--port", str(port),
         "--workers", str(workers), "--no-access-log", *options,
@@ -176,7 +182,23 @@ def _seconds(text: str) -> float:
 
 
 def run_wrk(
-    base: str, paths: list[str], connections: int, duration: int, cookie: str | None = None
+    bases: list[str], paths: list[str], connections: int, duration: int, cookie: str | None = None
+) -> dict:
+    """One wrk per server at once, each with its share of the connections."""
+    shares = [connections // len(bases) + (i < connections % len(bases)) for i in range(len(bases))]
+    with ThreadPoolExecutor(len(bases)) as pool:
+        runs = list(
+            pool.map(
+                lambda pair: _run_one_wrk(pair[0], paths, pair[1], duration, cookie),
+                zip(bases, shares, strict=True),
+            )
+        )
+    summed = {key: sum(run[key] for run in runs) for key in ("requests", "rps", "errors")}
+    return {**summed, **{key: max(run[key] for run in runs) for key in ("p50", "p90", "p99")}}
+
+
+def _run_one_wrk(
+    base: str, paths: list[str], connections: int, duration: int, cookie: str | None
 ) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
@@ -208,24 +230,22 @@ def run_wrk(
 
 
 async def _python_load(
-    base: str, paths: list[str], connections: int, duration: int, cookie: str | None = None
+    bases: list[str], paths: list[str], connections: int, duration: int, cookie: str | None = None
 ) -> dict:
     times: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     headers = {"Cookie": cookie} if cookie else {}
-    async with httpx.AsyncClient(
-        base_url=base, limits=limits, timeout=10, headers=headers
-    ) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=10, headers=headers) as client:
 
         async def worker(offset: int) -> None:
             nonlocal errors
-            counter = offset
+            counter, base = offset, bases[offset % len(bases)]  # connections spread evenly
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    response = await client.get(paths[counter % len(paths)])
+                    response = await client.get(base + paths[counter % len(paths)])
                     errors += response.status_code >= 400
                 except httpx.HTTPError:
                     errors += 1
@@ -251,14 +271,15 @@ async def _python_load(
 
 
 def run_python(
-    base: str, paths: list[str], connections: int, duration: int, cookie: str | None = None
+    bases: list[str], paths: list[str], connections: int, duration: int, cookie: str | None = None
 ) -> dict:
-    return asyncio.run(_python_load(base, paths, connections, duration, cookie))
+    return asyncio.run(_python_load(bases, paths, connections, duration, cookie))
 
 
-def member_cookie(path: Path, base: str) -> str:
-    """A signed-in session (a bench member): its pages skip the visitors' page cache."""
-    engine = open_store(f"sqlite:///{path}")
+def member_cookie(url: str, base: str) -> str:
+    """A signed-in session (a bench member): its pages skip the visitors' page cache; the
+    session is signed with the store's secret, so every server accepts it."""
+    engine = open_store(url)
     with contextlib.suppress(AccountError):  # made by an earlier run
         create_member(engine, BENCH_MEMBER, BENCH_PASSWORD)
     engine.dispose()
@@ -271,11 +292,45 @@ def member_cookie(path: Path, base: str) -> str:
         return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
 
+def measure_engine(engine_name: str, url: str, scratch: Path, args, load) -> None:
+    """Build the store at ``url``, start the servers, and print one table."""
+    built = build_store(url, scratch, args.papers, args.seed)
+    print(f"\n{LABELS[engine_name]}: " + ", ".join(f"{k} {v:.1f} s" for k, v in built.items()))
+    paths = sample_paths(url, args.seed)
+    ports = [free_port() for _ in range(args.servers)]
+    servers: list[subprocess.Popen] = []
+    try:
+        with ThreadPoolExecutor(len(ports)) as pool:  # they warm up side by side
+            servers.extend(pool.map(lambda port: start_server(url, port, args.workers), ports))
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        for base in bases:
+            wait_for_search(base, paths["/search?q="][0])
+        print(f"{'endpoint':<14} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} "
+              f"{'p99 ms':>8} {'errors':>7}")  # fmt: skip
+        runs = [(name, endpoint_paths, None) for name, endpoint_paths in paths.items()]
+        runs.insert(1, ("/ signed in", paths["/"], member_cookie(url, bases[0])))
+        for name, endpoint_paths, cookie in runs:
+            load(bases, endpoint_paths, args.connections, 3, cookie)  # warm-up
+            figures = load(bases, endpoint_paths, args.connections, args.duration, cookie)
+            print(
+                f"{name:<14} {figures['requests']:>9,} {figures['rps']:>8.1f} "
+                f"{figures['p50']:>8.1f} {figures['p90']:>8.1f} {figures['p99']:>8.1f} "
+                f"{figures['errors']:>7}"
+            )
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=10_000)
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--store", type=Path, help="SQLite file to build, or reuse if it has N")
-    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--servers", type=int, default=2, help="serve processes on one store")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
     parser.add_argument("--client", choices=["wrk", "python"], default=None)
@@ -287,35 +342,20 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(
         f"machine: {platform.machine()}, {_cpu_name()}, {cores} cores, "
-        f"Python {platform.python_version()}; server: {args.workers} worker(s); "
-        f"client: {client}, {args.connections} connections, {args.duration} s per endpoint"
+        f"Python {platform.python_version()}; {args.servers} server(s) of {args.workers} "
+        f"worker(s); client: {client}, {args.connections} connections, "
+        f"{args.duration} s per endpoint"
     )
-    with tempfile.TemporaryDirectory() as scratch:
-        path = args.store or Path(scratch) / "http.db"
-        built = build_store(path, args.papers, args.seed)
-        for step, seconds in built.items():
-            print(f"built: {step} {seconds:.1f} s")
-        paths = sample_paths(path, args.seed)
-        port = free_port()
-        server = start_server(path, port, args.workers)
-        wait_for_search(f"http://127.0.0.1:{port}", paths["/search?q="][0])
-        base = f"http://127.0.0.1:{port}"
-        try:
-            print(f"{'endpoint':<14} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} "
-                  f"{'p99 ms':>8} {'errors':>7}")  # fmt: skip
-            runs = [(name, endpoint_paths, None) for name, endpoint_paths in paths.items()]
-            runs.insert(1, ("/ signed in", paths["/"], member_cookie(path, base)))
-            for name, endpoint_paths, cookie in runs:
-                load(base, endpoint_paths, args.connections, 3, cookie)  # warm-up
-                figures = load(base, endpoint_paths, args.connections, args.duration, cookie)
-                print(
-                    f"{name:<14} {figures['requests']:>9,} {figures['rps']:>8.1f} "
-                    f"{figures['p50']:>8.1f} {figures['p90']:>8.1f} {figures['p99']:>8.1f} "
-                    f"{figures['errors']:>7}"
-                )
-        finally:
-            server.terminate()
-            server.wait(30)
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        for engine_name in args.engines:
+            url = scratch_url(engine_name, scratch, "http")
+            if engine_name == "sqlite" and args.store:
+                url = f"sqlite:///{args.store}"
+            try:
+                measure_engine(engine_name, url, scratch, args, load)
+            finally:
+                drop(url)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,13 @@ def _fts5_is_whole(connection: Connection) -> None:
     )
 
 
+# every posting of the PostgreSQL index, unpacked from its blocks: (term, seq, tf, length)
+POSTINGS = (
+    "keyword_blocks b JOIN keyword_terms t ON t.id = b.term_id"
+    " CROSS JOIN LATERAL unnest(b.seqs, b.tfs, b.lengths) AS u(seq, tf, length)"
+)
+
+
 def _postings_are_whole(connection: Connection) -> None:
     """Postings, document lengths and collection totals, recomputed from the papers."""
     expected, lengths = set(), {}
@@ -25,10 +32,7 @@ def _postings_are_whole(connection: Connection) -> None:
         frequencies, lengths[seq] = document_terms(title, abstract)
         expected |= {(term, seq, tf, lengths[seq]) for term, tf in frequencies.items()}
     stored = set(
-        connection.exec_driver_sql(
-            "SELECT t.term, p.paper_seq, p.tf, p.length"
-            " FROM keyword_postings p JOIN keyword_terms t ON t.id = p.term_id"
-        )
+        connection.exec_driver_sql(f"SELECT t.term, u.seq, u.tf, u.length FROM {POSTINGS}")
     )
     docs = dict(connection.exec_driver_sql("SELECT paper_seq, length FROM keyword_docs").all())
     totals = connection.exec_driver_sql(

@@ -443,9 +443,8 @@ def eval_beir(
         candidates = evaluate.collect_candidates(
             engine, qrels_split, name, progress=lambda n: progress.advance(queries, n)
         )
-    console.print(
-        f"store {store_path}: {indexed.total:,} documents, {indexed.embedded:,} embedded now"
-    )
+    shown = engine.url.render_as_string() if "://" in str(store_path) else store_path  # no password
+    console.print(f"store {shown}: {indexed.total:,} documents, {indexed.embedded:,} embedded now")
     scores = evaluate.evaluate(engine, qrels_split, candidates, DENSE_WEIGHT)
     table = Table(title=f"{directory.name} · {split} · {len(qrels_split.queries)} queries · {name}")
     table.add_column("method")

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         default_factory=lambda: f"sqlite:///{Path.cwd() / 'broadsheet.db'}",
         description="SQLAlchemy URL of the store (default: ./broadsheet.db).",
     )
+    read_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of a read-only replica of the store (a PostgreSQL streaming "
+        "replica): visitors' pages, feeds and search read from it; writes and members' own "
+        "pages stay on the store. Never migrated. Unset (the default): the store itself.",
+    )
     site_name: str = "Broadsheet"
     secret_key: str | None = Field(
         None, description="Signs session cookies; default: a random key kept beside the store."

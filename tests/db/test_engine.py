@@ -83,6 +83,24 @@ def test_bulk_insert_converts_types_and_ignores_conflicts(store: Engine) -> None
     assert stored["published_at"] == now
 
 
+def test_bulk_rows_keep_awkward_text_and_skip_conflicts_batch_after_batch(store: Engine) -> None:
+    """What COPY's text format must escape arrives intact; two conflict-skipping batches in one
+    transaction each skip what exists (their staging tables must not collide)."""
+    from broadsheet.db.bulk import insert_values
+    from broadsheet.db.schema import authors
+
+    awkward = ["tab\there", "new\nline", "back\\slash \\N", "\\.", "NULL", "é 数学 😀", " "]
+    with store.begin() as connection:
+        insert_values(connection, authors, ["name"], [(n,) for n in awkward[:4]], ["name"])
+        insert_values(connection, authors, ["name"], [(n,) for n in awkward], ["name"])
+        insert_values(connection, authors, ["name"], [(n,) for n in reversed(awkward)], ["name"])
+    with store.connect() as connection:
+        names = connection.execute(select(authors.c.name)).scalars().all()
+    assert sorted(names) == sorted(awkward)
+    with pytest.raises(IntegrityError), store.begin() as connection:  # without skipping: refused
+        insert_values(connection, authors, ["name"], [(awkward[0],)])
+
+
 @pytest.mark.skipif(not ON_POSTGRES, reason="the SQLite PRAGMAs are checked above")
 def test_a_database_server_store_checks_connections_and_commits_by_statement(
     store: Engine,

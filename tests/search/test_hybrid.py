@@ -117,3 +117,47 @@ def test_bad_input_gives_no_error(topics_store: Engine, query: str) -> None:
     assert results.total >= len(results.hits)
     if not query.strip():
         assert results.notice and results.hits == []
+
+
+def test_the_query_is_embedded_early_but_the_corrected_one_is_searched(
+    topics_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query's embedding starts before spelling is checked; a corrected query is embedded
+    again, and its vector, not the typo's, finds the dense candidates."""
+    from broadsheet.search import hybrid
+
+    embedded: list[str] = []
+    real = hybrid._query_vector
+
+    def recording(model: str, query: str):
+        embedded.append(query)
+        return real(model, query)
+
+    monkeypatch.setattr(hybrid, "_query_vector", recording)
+    typo = search_papers(topics_store, SearchRequest("poolng", cutoff=False, limit=50))
+    assert typo.corrected_query == "pooling"
+    assert embedded == ["poolng", "pooling"]
+    right = search_papers(topics_store, SearchRequest("pooling", cutoff=False, limit=50))
+    assert [(h.paper["id"], h.dense) for h in typo.hits] == [
+        (h.paper["id"], h.dense) for h in right.hits
+    ]
+    embedded.clear()
+    search_papers(topics_store, SearchRequest("pooling", mode=Mode.lexical))
+    assert embedded == []  # keyword searches never embed
+
+
+def test_a_store_without_vectors_never_embeds_the_query(
+    store: Engine, fixtures, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing embedded yet: the model is not asked for, not even ahead of time."""
+    from broadsheet.ingest.runner import import_file
+    from broadsheet.search import hybrid
+
+    import_file(store, fixtures / "daily_papers" / "topics.json")
+
+    def refuse(model: str, query: str):
+        raise AssertionError(f"embedded {query!r} with no vectors stored")
+
+    monkeypatch.setattr(hybrid, "_query_vector", refuse)
+    results = search_papers(store, SearchRequest("pooling"))
+    assert results.mode == Mode.lexical and results.hits

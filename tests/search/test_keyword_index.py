@@ -21,6 +21,7 @@ from broadsheet.search.keyword_index import (
 )
 from broadsheet.search.lexical import query_terms
 from databases import ON_POSTGRES
+from keyword_checks import POSTINGS
 
 QUERIES = [
     "attention mechanism",
@@ -101,9 +102,8 @@ def _postings(store: Engine) -> set[tuple[str, str, int, int]]:
     with store.connect() as connection:
         return set(
             connection.exec_driver_sql(
-                "SELECT t.term, papers.id, p.tf, p.length FROM keyword_postings p"
-                " JOIN keyword_terms t ON t.id = p.term_id"
-                " JOIN papers ON papers.seq = p.paper_seq"
+                f"SELECT t.term, papers.id, u.tf, u.length FROM {POSTINGS}"
+                " JOIN papers ON papers.seq = u.seq"
             )
         )
 
@@ -119,11 +119,66 @@ def test_upgrading_a_store_indexes_the_papers_it_holds(store: Engine, tmp_path: 
     indexed, ranked = _postings(store), _ranking(store, "learning")
     command.downgrade(alembic_config(store), "0012")  # a store from before the keyword index
     with store.connect() as connection:
-        assert not connection.exec_driver_sql("SELECT to_regclass('keyword_postings')").scalar()
-    command.upgrade(alembic_config(store), "head")  # indexed in batches of 1,000 papers
+        assert not connection.exec_driver_sql("SELECT to_regclass('keyword_terms')").scalar()
+    command.upgrade(alembic_config(store), "head")
     assert len(indexed) > 10_000
     assert _postings(store) == indexed
     assert _ranking(store, "learning") == ranked and ranked
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's postings change layout in 0014")
+def test_blocks_of_postings_go_back_to_rows_and_return(store: Engine, tmp_path: Path) -> None:
+    from alembic import command
+
+    from broadsheet.db.engine import alembic_config
+    from snapshot_gen import write_snapshot
+
+    import_file(store, write_snapshot(tmp_path / "snap.jsonl", 700), batch_size=300)
+    indexed, ranked = _postings(store), _ranking(store, "learning")
+    command.downgrade(alembic_config(store), "0013")  # one row per posting
+    with store.connect() as connection:
+        rows = set(
+            connection.exec_driver_sql(
+                "SELECT t.term, papers.id, p.tf, p.length FROM keyword_postings p"
+                " JOIN keyword_terms t ON t.id = p.term_id JOIN papers ON papers.seq = p.paper_seq"
+            )
+        )
+        connection.exec_driver_sql("SELECT keyword_forget(ARRAY[1, 2])")  # the 0013 function
+    assert rows == indexed
+    command.upgrade(alembic_config(store), "head")
+    assert _postings(store) == indexed
+    assert _ranking(store, "learning") == ranked
+
+
+def test_fast_tokenizer_agrees_with_fts5_on_any_text() -> None:
+    """Text is split in Python and its words stemmed once each; the result must be what FTS5's
+    tokenizer gives for the whole text: punctuation, digits, case, accents and scripts."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from broadsheet.search.keyword_index import _tokenizer, documents_terms
+
+    words = st.sampled_from(
+        [
+            *["grokking", "flexibly", "Is", "the", "3D", "x_1", "don't", "GPT-4o", "naïve"],
+            *["über", "α-stable", "İstanbul", "e\u0301t\u00e9", "a–b", "ΣΑΣ", "x\u00a0y", "²"],
+            "ﬁne",
+        ]
+    )
+    texts = st.one_of(
+        st.none(),
+        st.text(max_size=80),
+        st.lists(st.one_of(words, st.text(alphabet=" ,.-_'()[]$\\0123456789aZ", max_size=6))).map(
+            " ".join
+        ),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(texts, texts), min_size=1, max_size=4))
+    def agree(pairs: list[tuple[str | None, str | None]]) -> None:
+        assert documents_terms(pairs) == _tokenizer.documents(pairs)
+
+    agree()
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="concurrent importers on one PostgreSQL store")

@@ -358,6 +358,7 @@ def upsert_papers(
     keywords = keyword_index.for_engine(connection)
     keywords.number_new(connection, to_insert)
     bulk_insert(connection, papers, to_insert)
+    _replace_links(connection, to_insert, replacing=False, cache=author_cache)
     keywords.add(connection, to_insert)
     counts.added += len(to_insert)
     if to_update:
@@ -380,7 +381,6 @@ def upsert_papers(
         )
         keywords.replace(connection, _reindexed(to_update, existing))
         counts.updated += len(to_update)
-    _replace_links(connection, to_insert, replacing=False, cache=author_cache)
     _replace_links(connection, to_update, replacing=True, cache=author_cache)
     placements = [
         {

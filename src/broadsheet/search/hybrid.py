@@ -96,7 +96,7 @@ def _dense_candidates(
     query: str,
     filters: SearchFilters,
     model: str,
-    query_vector: np.ndarray | None = None,
+    query_vector: np.ndarray | Future | None = None,
 ) -> tuple[list[tuple[int, float]], str | None]:
     """Dense candidates, and a notice when semantic search is partial or unavailable."""
     embedded, total = len(index), cached_paper_count(engine)
@@ -105,6 +105,8 @@ def _dense_candidates(
     try:
         if query_vector is None:
             query_vector = _query_vector(model, query)
+        elif isinstance(query_vector, Future):
+            query_vector = query_vector.result()
     except ModelLoading:
         return [], WARMING_UP
     except EmbedderUnavailable as exc:
@@ -225,17 +227,19 @@ def retrieve(
     mode: Mode,
     filters: SearchFilters,
     model: str = DEFAULT_MODEL,
-    query_vector: np.ndarray | None = None,
+    query_vector: np.ndarray | Future | None = None,
+    index: VectorIndex | None = None,
 ) -> Candidates:
     """Both retrievers' candidates for ``query``; keywords alone when semantics are unavailable.
 
     The semantic side (embedding the query, then the vector search) runs in a worker thread
-    while SQLite ranks by keywords: both release the GIL, so on two cores they overlap.
-    ``query_vector`` saves embedding the query (callers that embed many queries in a batch).
+    while the store ranks by keywords: both release the GIL, so on two cores they overlap.
+    ``query_vector`` saves embedding the query (callers that embed many queries in a batch),
+    or is the embedding under way (``embed_ahead``); ``index``: the vector index in hand.
     """
     semantic: Future | None = None
     if mode in (Mode.hybrid, Mode.dense):
-        index = vector_index(engine, model)
+        index = index or vector_index(engine, model)
         semantic = _QUERY_POOL.submit(
             _dense_candidates, engine, index, query, filters, model, query_vector
         )
@@ -251,6 +255,14 @@ def retrieve(
                 lexical = _lexical(engine, query, filters)
             mode = Mode.lexical
     return Candidates(lexical, dense, mode, notice)
+
+
+def embed_ahead(index: VectorIndex, query: str, mode: Mode, model: str) -> Future | None:
+    """Start embedding ``query`` now, while the store is asked other things first; None where
+    no vector search will run (nothing embedded yet: the model is not even loaded)."""
+    if mode == Mode.lexical or len(index) == 0:
+        return None
+    return _QUERY_POOL.submit(_query_vector, model, query)
 
 
 def nothing_close(query: str, found: Candidates) -> bool:
@@ -282,11 +294,14 @@ def search_papers(
     query = normalise_query(request.query)
     if not query:
         return SearchResults(query, request.mode, 0, [], "Type a few words to search.")
+    index = vector_index(engine, model) if request.mode != Mode.lexical else None
+    embedding = embed_ahead(index, query, request.mode, model) if index is not None else None
     exact = exact_matches(engine, query, request.filters)
     # an id or a name the store knows is no typo; other unknown words are searched corrected
     correction = correct_query(engine, query) if request.spell and not exact else None
     searched = correction.query if correction else query
-    found = retrieve(engine, searched, request.mode, request.filters, model)
+    ahead = embedding if searched == query else None
+    found = retrieve(engine, searched, request.mode, request.filters, model, ahead, index)
     mode, notice = found.mode, found.notice
     ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
     if request.cutoff:

@@ -13,6 +13,7 @@ frequency is the count of its postings, read in the same scan that scores them.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections import Counter
@@ -72,10 +73,72 @@ class _Fts5Tokenizer(threading.local):
 
 _tokenizer = _Fts5Tokenizer()
 
+# unicode61 keeps letters and digits and folds case; on ASCII text that is exactly this
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+# Every other ASCII character separates words, so text splits at them into runs that FTS5
+# tokenizes alike alone or in place; runs with non-ASCII characters are left to FTS5.
+_RUN = re.compile(r"[0-9A-Za-z\u0080-\U0010ffff]+")
+_STEM_CACHE_LIMIT = 1_000_000
+
+Terms = tuple[tuple[str, int], ...]  # (term, occurrences) of one word or run
+
+
+class _StemCache(dict[str, Terms]):
+    """What FTS5 makes of each word seen (its Porter stem; for a run with non-ASCII
+    characters, its terms), asked of FTS5 once per word."""
+
+    def of(self, words: set[str]) -> dict[str, Terms]:
+        """The terms of each of ``words``."""
+        found = {word: terms for word in words if (terms := self.get(word)) is not None}
+        missing = [word for word in words if word not in found]
+        if missing:
+            if len(self) + len(missing) > _STEM_CACHE_LIMIT:
+                self.clear()
+            stemmed = _tokenizer.documents([(None, word) for word in missing])
+            for word, (terms, _) in zip(missing, stemmed, strict=True):
+                found[word] = self[word] = tuple(terms.items())  # abstract weight: 1
+        return found
+
+
+_stems = _StemCache()
+
+
+def _words(text: str | None) -> list[str]:
+    """``text``'s lower-cased ASCII words, and its runs with non-ASCII characters as they are."""
+    if not text:
+        return []
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower())
+    return [run.lower() if run.isascii() else run for run in _RUN.findall(text)]
+
+
+def documents_terms(
+    texts: Sequence[tuple[str | None, str | None]],
+) -> list[tuple[dict[str, int], int]]:
+    """Weighted term frequencies (title twice) and length in tokens of each (title, abstract),
+    exactly as FTS5 indexes them.
+
+    Text is split here and each distinct word stemmed by FTS5 once, then remembered: ten times
+    faster than passing every document through FTS5.
+    """
+    split = [(_words(title), _words(abstract)) for title, abstract in texts]
+    stems = _stems.of({word for pair in split for words in pair for word in words})
+    results: list[tuple[dict[str, int], int]] = []
+    for title_words, abstract_words in split:
+        frequencies: dict[str, int] = {}
+        length = 0
+        for words, weight in ((title_words, TITLE_WEIGHT), (abstract_words, ABSTRACT_WEIGHT)):
+            for word, count in Counter(words).items():  # counted in C, stemmed once per word
+                for term, occurrences in stems[word]:
+                    frequencies[term] = frequencies.get(term, 0) + count * occurrences * weight
+                    length += count * occurrences
+        results.append((frequencies, length))
+    return results
+
 
 def document_terms(title: str | None, abstract: str | None) -> tuple[dict[str, int], int]:
     """Weighted term frequencies of one paper (title twice) and its length in tokens."""
-    return _tokenizer.documents([(title, abstract)])[0]
+    return documents_terms([(title, abstract)])[0]
 
 
 def tokens(text: str | None) -> list[str]:
@@ -190,9 +253,11 @@ WITH query(term_id, weight) AS (
     SELECT greatest(sum(docs), 1)::float8 AS docs,
            greatest(sum(total_length)::float8 / greatest(sum(docs), 1), 1) AS average_length
     FROM keyword_stats
+), blocks AS (
+    SELECT term_id, seqs, tfs, lengths FROM keyword_blocks
+    WHERE term_id = ANY(CAST(%(term_ids)s AS integer[]))
 ), frequency AS (
-    SELECT term_id, count(*)::float8 AS docs FROM keyword_postings
-    WHERE term_id = ANY(CAST(%(term_ids)s AS integer[])) GROUP BY term_id
+    SELECT term_id, sum(cardinality(seqs))::float8 AS docs FROM blocks GROUP BY term_id
 ), idf AS (
     SELECT frequency.term_id,
            query.weight * greatest(
@@ -200,25 +265,59 @@ WITH query(term_id, weight) AS (
                1e-6::float8
            ) AS idf
     FROM frequency JOIN query USING (term_id) CROSS JOIN totals
+), hits AS (
+    SELECT blocks.term_id, u.seq, u.tf, u.length
+    FROM blocks CROSS JOIN LATERAL unnest(blocks.seqs, blocks.tfs, blocks.lengths)
+        AS u(seq, tf, length)
 )
-SELECT p.paper_seq,
-       sum(idf.idf * p.tf * {K1 + 1}::float8 / (p.tf + {K1}::float8 * ({1 - B}::float8
-           + {B}::float8 * p.length / totals.average_length))) AS score
-FROM keyword_postings p JOIN idf USING (term_id) CROSS JOIN totals
+SELECT hits.seq,
+       sum(idf.idf * hits.tf * {K1 + 1}::float8 / (hits.tf + {K1}::float8 * ({1 - B}::float8
+           + {B}::float8 * hits.length / totals.average_length))) AS score
+FROM hits JOIN idf USING (term_id) CROSS JOIN totals
 {{where}}
-GROUP BY p.paper_seq
-ORDER BY score DESC, p.paper_seq
+GROUP BY hits.seq
+ORDER BY score DESC, hits.seq
 LIMIT %(limit)s
 """
 
 
-class PostgresKeywordIndex:
-    """BM25 postings in plain tables: keyword_terms, keyword_postings, keyword_docs, stats.
+# A batch's documents arrive here (one row each, emptied at commit); PostgreSQL groups them
+# into block rows, in the primary key's order so the batch walks the index's pages once.
+_INCOMING = """
+CREATE TEMPORARY TABLE IF NOT EXISTS keyword_incoming (
+    paper_seq integer, block integer, length integer, term_ids integer[], tfs integer[]
+) ON COMMIT DELETE ROWS
+"""
+_FROM_INCOMING = """
+INSERT INTO keyword_docs (paper_seq, block, length, term_ids)
+SELECT paper_seq, block, length, term_ids FROM keyword_incoming;
+INSERT INTO keyword_blocks (term_id, block, seqs, tfs, lengths)
+SELECT u.term_id, i.block, array_agg(i.paper_seq ORDER BY i.paper_seq),
+       array_agg(u.tf ORDER BY i.paper_seq), array_agg(i.length ORDER BY i.paper_seq)
+FROM keyword_incoming AS i CROSS JOIN LATERAL unnest(i.term_ids, i.tfs) AS u(term_id, tf)
+GROUP BY u.term_id, i.block
+ORDER BY u.term_id, i.block;
+TRUNCATE keyword_incoming
+"""
 
-    A paper's postings carry its length, so scoring reads nothing but the query terms'
-    postings; keyword_docs remembers which terms a paper has, so it can be forgotten (the
-    ``keyword_forget`` function, also run by a trigger when a paper is deleted).
+
+def _array(values: Iterable[int]) -> str:
+    """An integer array in COPY's text format."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+class PostgresKeywordIndex:
+    """BM25 postings in plain tables: keyword_terms, keyword_blocks, keyword_docs, stats.
+
+    A block is one term's postings among a run of at most ``BLOCK_SIZE`` papers indexed
+    together: their sequence numbers, term frequencies and lengths as three arrays, so
+    scoring reads nothing but the query terms' blocks and an import writes one row where it
+    would write dozens. keyword_docs remembers each paper's block and terms, so it can be
+    forgotten (the ``keyword_forget`` function, also run by a trigger when a paper is deleted)
+    by rewriting only its own blocks.
     """
+
+    BLOCK_SIZE = 1024
 
     def number_new(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Nothing to do: the identity column numbers papers as they are inserted."""
@@ -227,32 +326,41 @@ class PostgresKeywordIndex:
         if not rows:
             return
         seqs = self._seqs(connection, rows)
-        terms = _tokenizer.documents([(row["title"], row["abstract"]) for row in rows])
-        documents = [
+        terms = documents_terms([(row["title"], row["abstract"]) for row in rows])
+        documents = sorted(
             (row["seq"] if "seq" in row else seqs[row["id"]], frequencies, length)
             for row, (frequencies, length) in zip(rows, terms, strict=True)
-        ]
-        term_ids = self._term_ids(connection, {t for _, tf, _ in documents for t in tf})
-        raw = connection.connection.driver_connection
-        # in the primary key's order, each batch walks the index's pages once
-        postings = sorted(
-            (term_ids[term], seq, tf, length)
-            for seq, frequencies, length in documents
-            for term, tf in frequencies.items()
         )
+        term_ids = self._term_ids(connection, {t for _, tf, _ in documents for t in tf})
+        runs = len(range(0, len(documents), self.BLOCK_SIZE))
+        block_ids = (
+            connection.execute(
+                text("SELECT nextval('keyword_block_ids') FROM generate_series(1, :n)"),
+                {"n": runs},
+            )
+            .scalars()
+            .all()
+        )
+        connection.exec_driver_sql(_INCOMING)
+        raw = connection.connection.driver_connection
         with raw.cursor() as cursor:
             with cursor.copy(
-                "COPY keyword_postings (term_id, paper_seq, tf, length) FROM STDIN"
+                "COPY keyword_incoming (paper_seq, block, length, term_ids, tfs) FROM STDIN"
             ) as copy:
-                copy.write("".join(f"{t}\t{p}\t{f}\t{n}\n" for t, p, f, n in postings))
-            with cursor.copy("COPY keyword_docs (paper_seq, length, term_ids) FROM STDIN") as copy:
-                for seq, frequencies, length in documents:
-                    copy.write_row((seq, length, [term_ids[t] for t in frequencies]))
+                copy.write(
+                    "".join(
+                        f"{seq}\t{block_ids[number // self.BLOCK_SIZE]}\t{length}"
+                        f"\t{_array(map(term_ids.__getitem__, frequencies))}"
+                        f"\t{_array(frequencies.values())}\n"
+                        for number, (seq, frequencies, length) in enumerate(documents)
+                    )
+                )
+            cursor.execute(_FROM_INCOMING)
         self._count(connection, len(documents), sum(length for _, _, length in documents))
 
-    def rebuild(self, connection: Connection, batch: int = 1_000) -> None:
+    def rebuild(self, connection: Connection, batch: int = 10_000) -> None:
         connection.exec_driver_sql(
-            "TRUNCATE keyword_postings, keyword_docs, keyword_terms RESTART IDENTITY"
+            "TRUNCATE keyword_blocks, keyword_docs, keyword_terms RESTART IDENTITY"
         )
         connection.exec_driver_sql("UPDATE keyword_stats SET docs = 0, total_length = 0")
         last = 0
@@ -299,7 +407,7 @@ class PostgresKeywordIndex:
         allowed = _filtered(filters)
         if allowed is not None:
             compiled = allowed.compile(dialect=connection.dialect)
-            where = f"WHERE p.paper_seq IN ({compiled.string})"
+            where = f"WHERE hits.seq IN ({compiled.string})"
             parameters.update(compiled.params)
         rows = connection.exec_driver_sql(_SCORE.format(where=where), parameters)
         return [(seq, float(score)) for seq, score in rows]
@@ -309,8 +417,9 @@ class PostgresKeywordIndex:
         found = dict(
             connection.execute(
                 text(
-                    "SELECT t.term, (SELECT count(*) FROM keyword_postings p"
-                    " WHERE p.term_id = t.id) FROM keyword_terms t WHERE t.term = ANY(:terms)"
+                    "SELECT t.term, (SELECT coalesce(sum(cardinality(b.seqs)), 0)"
+                    " FROM keyword_blocks b WHERE b.term_id = t.id)"
+                    " FROM keyword_terms t WHERE t.term = ANY(:terms)"
                 ),
                 {"terms": wanted},
             ).all()

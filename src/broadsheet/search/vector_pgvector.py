@@ -171,6 +171,9 @@ def backfill(connection: Connection, chunk: int = BACKFILL_CHUNK) -> int:
         if rebuild:
             connection.execute(text(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'"))
             create_dimension(connection, dim, force_index=True)
+            # without statistics the planner reads every row rather than the index until
+            # autovacuum gets round to the table
+            connection.execute(text(f"ANALYZE {table.name}"))
     return written
 
 
@@ -230,6 +233,9 @@ class PgVectorIndex:
                 statement = statement.where(is_one_of(connection, table.c.paper_seq, allowed))
             candidates = ef_search(limit)
             connection.execute(text(f"SET LOCAL hnsw.ef_search = {candidates}"))
+            # psycopg prepares a statement run five times on a connection; its generic plan
+            # (vector and limit unknown) scans every vector instead of the HNSW index
+            connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             # the model (and any filter) is checked on the graph's candidates: when too few
             # pass, keep walking the graph instead of returning fewer than ``limit``
             connection.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))

@@ -58,10 +58,19 @@ def store_vectors(
     connection: Connection, model: str, pending: list[PendingPaper], vectors: np.ndarray
 ) -> None:
     """Replace the vectors of ``pending`` papers for ``model`` (in the caller's transaction)."""
-    seqs = [p.seq for p in pending]
+    write_vector_rows(connection, model, pending, vectors)
+    for_engine(connection).store(connection, model, [p.seq for p in pending], vectors)
+
+
+def write_vector_rows(
+    connection: Connection, model: str, pending: list[PendingPaper], vectors: np.ndarray
+) -> None:
+    """Replace the stored vector rows of ``pending`` papers for ``model``, leaving the engine's
+    vector index to be brought up to date (``store_vectors`` does both)."""
     connection.execute(
         delete(paper_vectors).where(
-            paper_vectors.c.model == model, paper_vectors.c.paper_seq.in_(seqs)
+            paper_vectors.c.model == model,
+            paper_vectors.c.paper_seq.in_([p.seq for p in pending]),
         )
     )
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -80,7 +89,6 @@ def store_vectors(
             for p, v in zip(pending, vectors, strict=True)
         ],
     )
-    for_engine(connection).store(connection, model, seqs, vectors)
 
 
 _paper_counts: dict[str, tuple[float, int]] = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from http import HTTPStatus
 from importlib.resources import files
 from pathlib import Path
@@ -32,7 +33,7 @@ from broadsheet.community.comments import can_delete, can_edit
 from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.ratelimit import RateLimited
 from broadsheet.config import Settings, get_settings
-from broadsheet.db.engine import open_store
+from broadsheet.db.engine import make_engine, open_store
 from broadsheet.search.embed import preload_query_embedder
 from broadsheet.search.hybrid import SearchRequest, search_papers
 from broadsheet.web import format as formatting
@@ -92,15 +93,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # routes/docs.py serves Swagger UI from the package's static files
         redoc_url=None,
         dependencies=[Depends(refuse_nul_characters)],
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = open_store(settings.database_url)
+    app.state.read_engine = read_engine_for(settings, app.state.engine)
     app.state.templates = make_templates(settings)
     app.state.page_cache = PageCache()  # rendered feed fragments, for visitors
     app.state.feed_cache = PageCache()  # the feed's rows, for everyone
     app.state.search_ready = threading.Event()
     if settings.warm_up_search:
-        start_warm_up(app.state.engine, app.state.search_ready, settings.embedding_model)
+        start_warm_up(app.state.read_engine, app.state.search_ready, settings.embedding_model)
     else:  # the first search loads the model itself
         app.state.search_ready.set()
     app.state.secret = secret_key(settings)
@@ -146,6 +149,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "warming up"}, status_code=503)
 
     return app
+
+
+def read_engine_for(settings: Settings, engine: Engine) -> Engine:
+    """The replica's engine when one is set (read-only: never migrated), else ``engine``."""
+    if not settings.read_database_url:
+        return engine
+    return make_engine(settings.read_database_url)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    if app.state.read_engine is not app.state.engine:  # the store's engine is shared per URL
+        app.state.read_engine.dispose()
 
 
 def start_warm_up(engine: Engine, ready: threading.Event, model_name: str) -> None:

@@ -11,6 +11,7 @@ from broadsheet.feed.authors import find_author
 from broadsheet.search.hybrid import typed_arxiv_id
 from broadsheet.web.auth import current_member
 from broadsheet.web.queries import load_paper
+from broadsheet.web.stores import read_engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ def author_url(name: str) -> str:
 
 def look_up_query(request: Request, query: str) -> QueryLookup:
     """The paper whose id ``query`` is (hidden ones for admins only), or the author it names."""
-    engine = request.app.state.engine
+    engine = read_engine(request)
     paper_id = typed_arxiv_id(query)
     if paper_id is not None:
         member = current_member(request)

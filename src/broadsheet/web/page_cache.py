@@ -3,6 +3,11 @@
 An entry is served only while the store's change counter (``db/version.py``) still has the
 value it was rendered at, so a vote, comment or import in any process retires it at once;
 ``max_age`` bounds how far time-dependent parts (trending scores age) can drift.
+
+With a read-only replica the counter is read from the replica, beside the rows it labels:
+a write retires entries once the replica has replayed it, so pages are as stale as the
+replica's lag and no more (a counter from the main store would file the replica's older
+rows under the newer number, kept until the next write or ``max_age``). See ``web/stores.py``.
 """
 
 from __future__ import annotations

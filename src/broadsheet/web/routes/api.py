@@ -23,6 +23,7 @@ from broadsheet.web.queries import (
     run_search,
     search_params,
 )
+from broadsheet.web.stores import read_engine
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
@@ -99,7 +100,7 @@ def daily_papers(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """The papers put on the feed on ``date`` (default: the latest day with papers up to today)."""
-    with request.app.state.engine.connect() as connection:
+    with read_engine(request).connect() as connection:
         day = day or default_feed_day(connection)
         if day is None:
             return []
@@ -123,7 +124,7 @@ def search(
     Words the store does not know are corrected from its own vocabulary (``corrected_query``
     says so); ``exact=true`` searches the words as typed.
     """
-    engine = request.app.state.engine
+    engine = read_engine(request)
     found = run_search(
         engine,
         params.q,
@@ -158,7 +159,7 @@ def similar(
     request: Request, paper_id: PaperIdPath, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[dict[str, Any]]:
     """Papers closest in meaning (by embedding), the paper itself excluded."""
-    engine = request.app.state.engine
+    engine = read_engine(request)
     if load_paper(engine, paper_id) is None:
         raise HTTPException(404, f"No paper {paper_id!r} here.")
     return [
@@ -171,7 +172,7 @@ def similar(
 
 @router.get("/papers/{paper_id:path}", response_model=PaperOut)
 def paper(request: Request, paper_id: PaperIdPath) -> dict[str, Any]:
-    found = load_paper(request.app.state.engine, paper_id)
+    found = load_paper(read_engine(request), paper_id)
     if found is None:
         raise HTTPException(404, f"No paper {paper_id!r} here.")
     return paper_out(found)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from broadsheet.feed.authors import MAX_NAME_CHARS, author_page
 from broadsheet.web.queries import PAGE_SIZE
 from broadsheet.web.render import render, voted_for
+from broadsheet.web.stores import read_engine
 
 router = APIRouter(include_in_schema=False)
 
@@ -20,7 +21,7 @@ def author(
     name: Annotated[str, Path(max_length=MAX_NAME_CHARS)],
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> HTMLResponse:
-    with request.app.state.engine.connect() as connection:
+    with read_engine(request).connect() as connection:
         found = author_page(connection, name, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     if found is None:
         raise HTTPException(404, f"No author {name!r} here.")

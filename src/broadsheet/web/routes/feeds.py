@@ -19,6 +19,7 @@ from broadsheet.search.filters import SearchFilters
 from broadsheet.web.format import xml_text
 from broadsheet.web.links import site_url
 from broadsheet.web.queries import Day, load_feed, run_search
+from broadsheet.web.stores import read_engine
 
 router = APIRouter(include_in_schema=False)
 ATOM = "application/atom+xml; charset=utf-8"
@@ -65,7 +66,7 @@ def daily_feed(
 ) -> Response:
     """The daily page, trending first."""
     site = request.app.state.settings.site_name
-    page = load_feed(request.app.state.engine, day, Period.daily, FeedSort.trending)
+    page = load_feed(read_engine(request), day, Period.daily, FeedSort.trending)
     feed = _feed(request, f"{site}: daily papers", "/feed.atom")
     for paper in page.papers if page else []:
         _entry(feed, request, paper, datetime.combine(paper["feed_day"], time()))
@@ -78,7 +79,7 @@ def search_feed(request: Request, q: Annotated[str, Query(max_length=10_000)] = 
     site = request.app.state.settings.site_name
     feed = _feed(request, f"{site}: search “{q.strip()}”", "/search.atom")
     results = run_search(
-        request.app.state.engine,
+        read_engine(request),
         q,
         SearchFilters(),
         limit=50,

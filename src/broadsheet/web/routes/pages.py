@@ -27,6 +27,7 @@ from broadsheet.web.queries import (
 )
 from broadsheet.web.render import is_htmx, render, render_fragment, voted_for
 from broadsheet.web.search_form import SearchForm, read_search_form
+from broadsheet.web.stores import read_engine
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,10 +40,10 @@ def daily(
     sort: FeedSort = FeedSort.trending,
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> HTMLResponse:
-    engine = request.app.state.engine
+    engine = read_engine(request)
     more_cards = is_htmx(request) and page > 1  # infinite scroll: the next cards only
     fragment = "_feed_cards.html" if more_cards else "_feed_main.html"
-    with engine.connect() as connection:
+    with engine.connect() as connection:  # the counter of the store the rows come from
         version = current_version(connection)
     key = (day, period, sort, page, utc_now().date())
     caches = request.app.state.page_cache, request.app.state.feed_cache
@@ -72,13 +73,15 @@ def feed_paging(feed: FeedPage, page: int) -> Paging:
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str) -> HTMLResponse:
-    engine = request.app.state.engine
+    engine = read_engine(request, own_writes=True)  # where comment and submit forms land
     member = current_member(request)
     is_admin = member is not None and member.is_admin
     paper = load_paper(engine, paper_id, include_hidden=is_admin)
     if paper is None:
         raise HTTPException(404, f"No paper {paper_id!r} here.")
-    similar = load_similar(engine, paper["id"], model=request.app.state.settings.embedding_model)
+    similar = load_similar(
+        read_engine(request), paper["id"], model=request.app.state.settings.embedding_model
+    )
     with engine.connect() as connection:
         comments = list_comments(connection, paper["id"], include_hidden=is_admin)
     return render(
@@ -97,7 +100,7 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
 def organisation(
     request: Request, slug: str, page: Annotated[int, Query(ge=1, le=1000)] = 1
 ) -> HTMLResponse:
-    with request.app.state.engine.connect() as connection:
+    with read_engine(request).connect() as connection:
         found = organisation_page(connection, slug, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     if found is None:
         raise HTTPException(404, f"No organisation {slug!r} here.")
@@ -112,7 +115,7 @@ def search_page(
     exact: Annotated[bool, Query(description="Search the words as typed, uncorrected")] = False,
 ) -> Response:
     params = form.params
-    engine = request.app.state.engine
+    engine = read_engine(request)
     lookup = look_up_query(request, params.q)
     if lookup.paper_url:  # an arXiv id or URL typed into the box opens that paper
         return RedirectResponse(lookup.paper_url, status_code=303)

@@ -63,28 +63,13 @@ KEYWORD_INDEX_SQL = [
         REFERENCING OLD TABLE AS deleted
         FOR EACH STATEMENT EXECUTE FUNCTION keyword_forget_deleted()""",
 ]
-BACKFILL_BATCH = 1_000
 
 
 def _keyword_index_up() -> None:
-    """BM25 postings with the collection statistics they need (PostgreSQL); papers already in
-    the store are indexed here, in batches."""
-    from broadsheet.search.keyword_index import PostgresKeywordIndex
-
+    """BM25 postings with the collection statistics they need (PostgreSQL); 0014 regroups the
+    postings into blocks and indexes the papers already stored."""
     for statement in KEYWORD_INDEX_SQL:
         op.execute(statement)
-    connection = op.get_bind()
-    index, last = PostgresKeywordIndex(), 0
-    while True:
-        query = sa.text(
-            "SELECT seq, id, title, abstract FROM papers WHERE seq > :last"
-            " ORDER BY seq LIMIT :batch"
-        )
-        rows = connection.execute(query, {"last": last, "batch": BACKFILL_BATCH}).mappings().all()
-        if not rows:
-            return
-        index.add(connection, rows)
-        last = rows[-1]["seq"]
 
 
 def _keyword_index_down() -> None:
