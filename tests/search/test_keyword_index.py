@@ -207,3 +207,23 @@ def test_concurrent_imports_keep_postings_and_totals_whole(store: Engine, tmp_pa
         ).scalar()
     assert len(lengths) == 1600 and duplicates == 0
     assert tuple(totals) == (1600, sum(lengths.values()))
+
+
+def test_the_tokenizer_gives_each_thread_its_own_documents() -> None:
+    """Web requests index papers from several threads at once: each thread tokenizes in a
+    scratch table of its own and sees only its own texts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from broadsheet.search.keyword_index import _tokenizer
+
+    texts = {
+        n: [(f"title{n} alpha{k}", f"abstract{n} beta{k} gamma{n}") for k in range(300)]
+        for n in range(4)
+    }
+    expected = {n: _tokenizer.documents(pairs) for n, pairs in texts.items()}
+
+    def tokenize_often(n: int) -> bool:
+        return all(_tokenizer.documents(texts[n]) == expected[n] for _ in range(30))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(tokenize_often, texts))
