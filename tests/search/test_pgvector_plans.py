@@ -71,3 +71,22 @@ def test_repeated_searches_are_planned_for_their_own_vector(store: Engine) -> No
         ).all()
     assert plans, "the search statement was never prepared"
     assert all(generic == 0 and custom > 0 for generic, custom in plans)
+
+
+def test_the_server_s_pgvector_is_new_enough(store: Engine) -> None:
+    from broadsheet.search.vector_pgvector import require_pgvector
+
+    with store.connect() as connection:
+        require_pgvector(connection)  # raises when it is not
+
+
+def test_an_old_pgvector_is_refused_with_what_to_do() -> None:
+    from broadsheet.search.vector_pgvector import pgvector_problem, version_tuple
+
+    assert version_tuple("0.8.0-beta") == (0, 8, 0) and version_tuple("0.10.1") == (0, 10, 1)
+    assert pgvector_problem("0.8.0", "0.8.0") is None
+    assert pgvector_problem("0.10.0", None) is None  # numbers, not text, are compared
+    update = pgvector_problem("0.7.4", "0.8.1")
+    assert "0.7.4" in update and "ALTER EXTENSION vector UPDATE" in update
+    install = pgvector_problem("0.5.1", "0.5.1")
+    assert "apt.postgresql.org" in install and "0.8.0 or newer" in install

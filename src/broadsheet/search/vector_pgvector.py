@@ -10,6 +10,7 @@ that size is stored. A search reads only its neighbours: no process holds the ve
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +49,54 @@ BUILD_MEMORY = "512MB"  # a build whose graph fits in maintenance_work_mem avoid
 _metadata = MetaData()
 _tables: dict[int, Table] = {}
 _tables_lock = threading.Lock()
+
+
+# HNSW indexes came in pgvector 0.5; iterative scans, which filtered searches rely on, in 0.8
+PGVECTOR_NEEDED = (0, 8, 0)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"0.8.1"`` as ``(0, 8, 1)``; anything after the numbers (``-beta``) is ignored."""
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def pgvector_problem(installed: str, available: str | None) -> str | None:
+    """What the administrator must do when the database's pgvector is older than needed
+    (``installed``; ``available``: the newest the server has files for), or None."""
+    needed = ".".join(map(str, PGVECTOR_NEEDED))
+    if version_tuple(installed) >= PGVECTOR_NEEDED:
+        return None
+    if available is not None and version_tuple(available) >= PGVECTOR_NEEDED:
+        return (
+            f"Broadsheet needs pgvector {needed} or newer; this database has {installed}, and the "
+            f"server has {available}. Run, as a superuser or the extension's owner: "
+            '"ALTER EXTENSION vector UPDATE;" — then run the migration again.'
+        )
+    return (
+        f"Broadsheet needs pgvector {needed} or newer; this database has {installed}, and the "
+        f"server has nothing newer. Install pgvector {needed} or newer on the server (Debian "
+        "and Ubuntu: postgresql-NN-pgvector from the PostgreSQL project's apt repository, "
+        'apt.postgresql.org), then run "ALTER EXTENSION vector UPDATE;" as a superuser and '
+        "run the migration again."
+    )
+
+
+def require_pgvector(connection: Connection) -> None:
+    """Stop with what to do when the database's pgvector is missing or too old."""
+    installed = connection.exec_driver_sql(
+        "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+    ).scalar()
+    if installed is None:
+        raise RuntimeError(
+            'Broadsheet needs the pgvector extension: run, as a superuser, "CREATE EXTENSION '
+            'vector;" in this database, then run the migration again.'
+        )
+    available = connection.exec_driver_sql(
+        "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+    ).scalar()
+    problem = pgvector_problem(installed, available)
+    if problem is not None:
+        raise RuntimeError(problem)
 
 
 def ef_search(limit: int) -> int:

@@ -86,7 +86,7 @@ def _vector_index_up() -> None:
     The table of the default model's 384 dimensions is made here; another dimension's is made
     when its first vector is stored. Vectors already stored as bytes are copied in.
     """
-    from broadsheet.search.vector_pgvector import backfill, create_dimension
+    from broadsheet.search.vector_pgvector import backfill, create_dimension, require_pgvector
 
     bind = op.get_bind()
     installed = bind.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'vector'").scalar()
@@ -102,6 +102,7 @@ def _vector_index_up() -> None:
                 f'as a superuser: psql -d {database} -c "CREATE EXTENSION IF NOT EXISTS vector;"'
                 f" — then run the migration again. ({exc.orig})"
             ) from exc
+    require_pgvector(bind)
     create_dimension(bind, 384)
     backfill(bind)
 

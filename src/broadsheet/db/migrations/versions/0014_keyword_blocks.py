@@ -69,7 +69,9 @@ def upgrade() -> None:
     if not _on_postgres():
         return
     from broadsheet.search.keyword_index import PostgresKeywordIndex
+    from broadsheet.search.vector_pgvector import require_pgvector
 
+    require_pgvector(op.get_bind())  # stores made before the version was checked
     op.execute("DROP TABLE keyword_postings")
     op.execute("TRUNCATE keyword_docs")
     op.execute("ALTER TABLE keyword_docs ADD COLUMN block integer NOT NULL")
