@@ -13,4 +13,5 @@ run mixed_load.py --papers 400 --clients 10 --duration 3
 run spelling.py --docs 300 --queries 10
 run keyword_engines.py --docs 300 --queries 10
 run vector_engines.py --papers 1000 --queries 5
+run embed.py --abstracts 8 --rounds 1
 echo "bench smoke: every script ran"

@@ -15,6 +15,8 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
@@ -23,6 +25,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from broadsheet.config import get_settings
 from broadsheet.db.engine import open_store
@@ -222,11 +225,21 @@ def stats() -> None:
     Console().print(_summary_table("Broadsheet store", rows))
 
 
-def _embedding_progress(transient: bool = False) -> Progress:
+class _RateColumn(ProgressColumn):
+    """Items per second over the recent past ("-" until there is a measure)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        shown = f"{speed:,.1f} papers/s" if speed else "- papers/s"
+        return Text(shown, style="progress.data.speed")
+
+
+def _embedding_progress(transient: bool = False, rate: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *([_RateColumn()] if rate else []),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -248,29 +261,46 @@ def index(
             "other parts.",
         ),
     ] = 256,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Processes on this machine, each with its own copy of the model and its share "
+            "of the cores.",
+        ),
+    ] = 1,
+    device: Annotated[
+        str, typer.Option(help='"cpu", or "cuda" (or "cuda:1") to embed on a GPU with PyTorch.')
+    ] = "cpu",
 ) -> None:
     """Embed every paper that lacks a vector for the model (or whose text changed)."""
     from broadsheet.search.embed import EmbedderUnavailable, load_embedder
+    from broadsheet.search.index_workers import IndexJob, index_in_processes
     from broadsheet.search.indexing import count_pending, index_papers
     from broadsheet.search.vectors import save_graph
 
     engine = _store()
     name = model or get_settings().embedding_model
     try:
-        embedder = load_embedder(name)
+        embedder = load_embedder(name, device=device)
     except EmbedderUnavailable as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from exc
     pending = count_pending(engine, embedder.name)
-    with _embedding_progress() as progress:
+    with _embedding_progress(rate=True) as progress:
         task = progress.add_task(f"embedding ({embedder.name})", total=pending)
-        summary = index_papers(
-            engine,
-            embedder,
-            batch_size=batch_size,
-            progress=lambda n: progress.advance(task, n),
-            part_size=part_size,
-        )
+
+        def advance(papers: int) -> None:
+            progress.advance(task, papers)
+
+        if workers > 1:
+            job = IndexJob(get_settings().database_url, name, device, batch_size, part_size)
+            summary = index_in_processes(job, workers, progress=advance)
+        else:
+            summary = index_papers(
+                engine, embedder, batch_size=batch_size, progress=advance, part_size=part_size
+            )
     with _embedding_progress(transient=True) as progress:
         task = progress.add_task("vector graph", total=None)
 

@@ -81,10 +81,11 @@ class Settings(BaseSettings):
         description="Load the embedding model and vector index when the app starts (set by "
         "`broadsheet serve`), so the first search does not wait for them.",
     )
-    embedding_backend: Literal["onnx", "torch"] = Field(
-        "onnx",
-        description="Run the model with ONNX Runtime (exported once, cached; ~3x faster per "
-        "query on a CPU) or with PyTorch. ONNX falls back to PyTorch when it cannot load.",
+    embedding_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8",
+        description="Run the model with ONNX Runtime and int8 weights (made once, cached; ~4x "
+        "faster than PyTorch on a CPU, vectors within cosine 0.99 of fp32), with ONNX Runtime "
+        "in fp32, or with PyTorch. ONNX falls back to PyTorch when it cannot load.",
     )
     forwarded_allow_ips: Annotated[str, AfterValidator(proxy_addresses)] = Field(
         "",

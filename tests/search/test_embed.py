@@ -1,19 +1,25 @@
-"""The embedder: backends agree, the ONNX export is cached, bad names fail clearly."""
+"""The embedder: backends agree (int8 within cosine 0.99 of fp32), exports are made once,
+bad names and missing GPUs fail clearly."""
 
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
+from broadsheet.search import embed
 from broadsheet.search.embed import (
     DEFAULT_MODEL,
     MAX_CHARS,
     MAX_TOKENS,
+    QUANTIZED_FILE,
+    SESSION_BATCH,
     EmbedderUnavailable,
     SentenceTransformerEmbedder,
     _onnx_export_dir,
     load_embedder,
     paper_text,
+    quantize_export,
     text_hash,
 )
 
@@ -29,28 +35,85 @@ def torch_embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(DEFAULT_MODEL, backend="torch")
 
 
-def test_default_backend_is_onnx_and_matches_pytorch(torch_embedder):
-    onnx = load_embedder(DEFAULT_MODEL)
-    assert onnx.backend == "onnx" and torch_embedder.backend == "torch"
-    a, b = onnx.encode(TEXTS), torch_embedder.encode(TEXTS)
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1)
+
+
+def test_default_backend_is_int8_onnx_and_points_like_pytorch(torch_embedder):
+    int8 = load_embedder(DEFAULT_MODEL)
+    assert int8.backend == "onnx-int8" and torch_embedder.backend == "torch"
+    a, b = int8.encode(TEXTS), torch_embedder.encode(TEXTS)
     assert a.shape == b.shape == (3, 384) and a.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
-    assert np.abs(a - b).max() < 1e-4  # stored vectors stay valid across backends
+    assert _cosines(a, b).min() >= 0.98
+    assert np.abs(a - b).max() > 1e-4  # int8 really ran: it is close, not identical
 
 
-def test_onnx_export_is_cached_and_reused():
+def test_int8_agrees_with_fp32_on_real_abstracts(torch_embedder, daily_papers_file):
+    papers = orjson.loads(daily_papers_file.read_bytes())[:120]
+    texts = [paper_text(p["paper"]["title"], p["paper"]["summary"]) for p in papers]
+    cosines = _cosines(load_embedder(DEFAULT_MODEL).encode(texts), torch_embedder.encode(texts))
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.98, (cosines.mean(), cosines.min())
+
+
+def test_onnx_fp32_matches_pytorch(torch_embedder):
+    onnx = load_embedder(DEFAULT_MODEL, backend="onnx")
+    assert onnx.backend == "onnx"
+    assert np.abs(onnx.encode(TEXTS) - torch_embedder.encode(TEXTS)).max() < 1e-4
+
+
+def test_onnx_export_and_int8_model_are_made_once_and_reused():
     from broadsheet.search.embed import _model_location
 
     folder = _onnx_export_dir(_model_location(DEFAULT_MODEL))
     load_embedder(DEFAULT_MODEL)
     assert (folder / "onnx" / "model.onnx").is_file()
-    again = SentenceTransformerEmbedder(DEFAULT_MODEL, backend="onnx")
-    assert again.backend == "onnx"
+    made = quantize_export(folder)
+    assert made == folder / QUANTIZED_FILE and made.stat().st_size < 40e6  # int8: a quarter
+    stamp = made.stat().st_mtime_ns
+    again = SentenceTransformerEmbedder(DEFAULT_MODEL, backend="onnx-int8")
+    assert again.backend == "onnx-int8" and quantize_export(folder).stat().st_mtime_ns == stamp
+    assert not [p.name for p in made.parent.iterdir() if "part-" in p.name or "fused" in p.name]
 
 
-def test_encode_keeps_order_though_batches_sort_by_length(torch_embedder):
-    one_by_one = np.vstack([torch_embedder.encode([t]) for t in TEXTS])
-    batched = torch_embedder.encode(TEXTS, batch_size=2)
+def test_a_model_that_cannot_be_quantized_runs_in_fp32(monkeypatch, torch_embedder):
+    def refuse(folder):
+        raise RuntimeError("an operator the quantizer does not know")
+
+    monkeypatch.setattr(embed, "quantize_export", refuse)
+    fallback = SentenceTransformerEmbedder(DEFAULT_MODEL, backend="onnx-int8")
+    assert fallback.backend == "onnx"
+    assert np.abs(fallback.encode(TEXTS) - torch_embedder.encode(TEXTS)).max() < 1e-4
+
+
+def test_a_gpu_that_is_not_there_is_refused_clearly():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(EmbedderUnavailable, match="no CUDA GPU"):
+        SentenceTransformerEmbedder(DEFAULT_MODEL, device="cuda")
+
+
+def test_int8_runs_each_text_alone_so_its_vector_never_depends_on_its_batch(monkeypatch):
+    embedder = load_embedder(DEFAULT_MODEL)
+    sizes: list[int] = []
+    run = embedder._run_session
+    monkeypatch.setattr(
+        embedder, "_run_session", lambda texts: sizes.append(len(texts)) or run(texts)
+    )
+    texts = [f"paper number {i} on sparse attention" for i in range(10)]
+    vectors = embedder.encode(texts, batch_size=64)
+    assert sizes == [SESSION_BATCH] * 10 and SESSION_BATCH == 1
+    one_by_one = np.vstack([embedder.encode([t]) for t in texts[::-1]])[::-1]
+    assert np.abs(vectors - one_by_one).max() < 1e-6
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+def test_encode_keeps_order_though_batches_sort_by_length(backend):
+    embedder = load_embedder(DEFAULT_MODEL, backend=backend)
+    one_by_one = np.vstack([embedder.encode([t]) for t in TEXTS])
+    batched = embedder.encode(TEXTS, batch_size=2)
     assert np.abs(one_by_one - batched).max() < 1e-4
 
 
@@ -64,15 +127,15 @@ def test_unknown_backend_and_model_are_refused(tmp_path):
 def test_long_texts_are_cut_before_tokenising_yet_fill_the_window(monkeypatch):
     embedder = load_embedder(DEFAULT_MODEL)
     seen: list[int] = []
-    model_encode = embedder.model.encode
+    encode_batch = embedder._encode
 
-    def recording(texts, **options):
+    def recording(texts, batch_size):
         seen.extend(len(t) for t in texts)
-        return model_encode(texts, **options)
+        return encode_batch(texts, batch_size)
 
     huge = "Sparse attention scales to long documents, with proofs; " * 180_000  # 10 MB
     whole_window = embedder.encode([huge[: MAX_CHARS // 2]])
-    monkeypatch.setattr(embedder.model, "encode", recording)
+    monkeypatch.setattr(embedder, "_encode", recording)
     assert (
         np.abs(
             embedder.encode([huge, "short"]) - [whole_window[0], embedder.encode(["short"])[0]]

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broadsheet.search.fusion import Fused, fuse, min_max, relevant
+from broadsheet.search.fusion import Fused, fuse, min_max, relevant, scaled_to_best
 
 
 def test_min_max() -> None:
@@ -28,7 +28,18 @@ def test_fuse_weights_both_lists() -> None:
 
 def test_one_empty_list_gives_the_other_full_weight() -> None:
     only = fuse([(7, 3.0), (8, 1.0)], [], dense_weight=0.9)
-    assert [(f.seq, f.score) for f in only] == [(7, 1.0), (8, 0.0)]
+    assert [(f.seq, f.score) for f in only] == [(7, 1.0), (8, pytest.approx(1 / 3))]
+
+
+def test_the_weakest_keyword_match_still_counts() -> None:
+    # three papers with the query's word, one without: min-max gave the third the same 0
+    lexical = [(1, 1.69), (12, 1.60), (11, 1.59)]
+    dense = [(1, 0.36), (11, 0.25), (12, 0.23), (7, 0.14)]
+    fused = {f.seq: f for f in fuse(lexical, dense, dense_weight=0.4)}
+    assert fused[11].lexical_norm == pytest.approx(1.59 / 1.69)
+    assert fused[11].score > fused[7].score and relevant(fused[11])
+    assert scaled_to_best([2.0, 1.0]) == [1.0, 0.5]
+    assert scaled_to_best([2.0, 0.0]) == min_max([2.0, 0.0])  # not all positive: min-max
 
 
 def test_relevance_cutoff() -> None:

@@ -11,7 +11,13 @@ from sqlalchemy import Engine
 
 from broadsheet.db.work_locks import holding_part
 from broadsheet.search.embed import Embedder
-from broadsheet.search.vectors import PendingPaper, coverage, pending_papers, store_vectors
+from broadsheet.search.vectors import (
+    PendingPaper,
+    Share,
+    coverage,
+    pending_papers,
+    store_vectors,
+)
 
 WINDOW = 2048  # papers read at a time: an interrupted run keeps what it committed
 PART = 256  # papers numbered alike (seq // PART) form a part, embedded and committed together
@@ -60,28 +66,39 @@ def index_papers(
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
     part_size: int = PART,
+    share: Share | None = None,
 ) -> IndexSummary:
-    """Embed every paper whose vector for this model is missing or stale; never re-embed others."""
+    """Embed every paper whose vector for this model is missing or stale; never re-embed others.
+
+    The papers are read once, in seq order, a window at a time; parts that another process
+    held are looked at again once the rest is done. ``share`` takes only some of the parts
+    (one process of ``index --workers N``).
+    """
     summary = IndexSummary(model=embedder.name)
     started = time.perf_counter()
     job = f"index:{embedder.name}"
+    share = Share(share.number, share.of, part_size) if share else Share(part_size=part_size)
+    after, held_elsewhere = -1, None
     while True:
         with engine.connect() as connection:
             window: list[PendingPaper] = list(
-                islice(pending_papers(connection, embedder.name), WINDOW)
+                islice(pending_papers(connection, embedder.name, after=after, share=share), WINDOW)
             )
         if not window:
-            break
-        took_any = False
+            if held_elsewhere is None:
+                break
+            # wait for other processes' parts: they are done, or they died and are ours now
+            time.sleep(WAIT_FOR_OTHERS)
+            after, held_elsewhere = held_elsewhere * part_size - 1, None
+            continue
         for part in sorted({paper.seq // part_size for paper in window}):
             with holding_part(engine, job, part) as held:
-                if not held:  # another process embeds these
-                    continue
-                took_any = True
-                seqs = range(part * part_size, (part + 1) * part_size)
-                summary.embedded += _embed_part(engine, embedder, seqs, batch_size, progress)
-        if not took_any:
-            time.sleep(WAIT_FOR_OTHERS)
+                if held:
+                    seqs = range(part * part_size, (part + 1) * part_size)
+                    summary.embedded += _embed_part(engine, embedder, seqs, batch_size, progress)
+                elif held_elsewhere is None:  # another process embeds these
+                    held_elsewhere = part
+            after = (part + 1) * part_size - 1
     with engine.connect() as connection:
         _, summary.total = coverage(connection, embedder.name)
     summary.seconds = time.perf_counter() - started

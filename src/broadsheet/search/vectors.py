@@ -29,11 +29,26 @@ class PendingPaper:
     text_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """Which parts of the papers one of ``of`` processes takes: parts (``seq // part_size``)
+    numbered ``number`` modulo ``of``."""
+
+    number: int = 0
+    of: int = 1
+    part_size: int = 256
+
+
 def pending_papers(
-    connection: Connection, model: str, chunk: int = 2000, seqs: range | None = None
+    connection: Connection,
+    model: str,
+    chunk: int = 2000,
+    seqs: range | None = None,
+    after: int = -1,
+    share: Share | None = None,
 ) -> Iterator[PendingPaper]:
-    """Papers without a current vector for ``model`` (none yet, or made from other text);
-    only those numbered in ``seqs`` when given."""
+    """Papers without a current vector for ``model`` (none yet, or made from other text), in
+    seq order from ``after`` on; only those numbered in ``seqs``, or in ``share``, when given."""
     query = (
         select(papers.c.seq, papers.c.title, papers.c.abstract, paper_vectors.c.text_hash)
         .select_from(
@@ -42,11 +57,14 @@ def pending_papers(
                 and_(paper_vectors.c.paper_seq == papers.c.seq, paper_vectors.c.model == model),
             )
         )
+        .where(papers.c.seq > after)
         .order_by(papers.c.seq)
         .execution_options(yield_per=chunk)
     )
     if seqs is not None:
         query = query.where(papers.c.seq >= seqs.start, papers.c.seq < seqs.stop)
+    if share is not None and share.of > 1:
+        query = query.where((papers.c.seq // share.part_size) % share.of == share.number)
     for seq, title, abstract, stored_hash in connection.execute(query):
         text = paper_text(title, abstract)
         current = text_hash(text)
