@@ -168,7 +168,7 @@ def quantize_export(folder: Path) -> Path:
     return target
 
 
-def _load_onnx(location: str, device: str, threads: int | None, quantized: bool) -> Any:
+def _load_onnx(location: str, device: str, threads: int | None, quantized: bool) -> tuple[Any, str]:
     """The model on ONNX Runtime, from the export in the cache folder (int8 if ``quantized``)."""
     from sentence_transformers import SentenceTransformer
 
