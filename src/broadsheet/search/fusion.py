@@ -10,8 +10,10 @@ from dataclasses import dataclass
 DENSE_WEIGHT = 0.40
 # The relevance cut-off: a result stays when its fused score reaches MIN_FUSED (so the list
 # ends where scores fall away from the best, however many that leaves), or when it is close
-# in meaning on its own (cosine of the default model).
-MIN_FUSED = 0.30
+# in meaning on its own (cosine of the default model). On SciFact's train split it keeps 27
+# results per query on average and 92 % of the relevant ones among the candidates (0.30 kept
+# 26.5 and 92 % when BM25 was min-max scaled; with BM25 scaled to the best, 0.30 would keep 43).
+MIN_FUSED = 0.40
 STRONG_COSINE = 0.45
 # Fused scores are relative to the best candidate, so the cut-off above keeps the top of any
 # list, however unrelated. When no word of a query matches (or it has stop words only), the
