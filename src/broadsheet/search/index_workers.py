@@ -56,7 +56,7 @@ def _index_share(job: IndexJob, number: int, of: int) -> int:
     engine = open_store(job.database_url)
     try:
         embedder = load_embedder(job.model, device=job.device, threads=threads_per_worker(of))
-        share = Share(number, of, job.part_size)
+        share = Share(number, of)
         summary = index_papers(engine, embedder, job.batch_size, _count, job.part_size, share=share)
         return summary.embedded
     finally:
@@ -78,6 +78,13 @@ def index_in_processes(
     summary = IndexSummary(model=job.model)
     started = time.perf_counter()
     reported = 0
+
+    def report() -> None:
+        nonlocal reported
+        if progress is not None and embedded.value > reported:
+            progress(embedded.value - reported)
+            reported = embedded.value
+
     pool = context.Pool(workers, initializer=_start_child, initargs=(embedded,))
     try:
         results = [
@@ -88,12 +95,9 @@ def index_in_processes(
             if failed:
                 failed[0].get()  # raises the child's error
             time.sleep(POLL_SECONDS)
-            if progress is not None and embedded.value > reported:
-                progress(embedded.value - reported)
-                reported = embedded.value
+            report()
         summary.embedded = sum(result.get() for result in results)
-        if progress is not None and embedded.value > reported:
-            progress(embedded.value - reported)
+        report()
         pool.close()
     finally:
         pool.terminate()

@@ -77,12 +77,16 @@ def index_papers(
     summary = IndexSummary(model=embedder.name)
     started = time.perf_counter()
     job = f"index:{embedder.name}"
-    share = Share(share.number, share.of, part_size) if share else Share(part_size=part_size)
     after, held_elsewhere = -1, None
     while True:
         with engine.connect() as connection:
             window: list[PendingPaper] = list(
-                islice(pending_papers(connection, embedder.name, after=after, share=share), WINDOW)
+                islice(
+                    pending_papers(
+                        connection, embedder.name, after=after, share=share, part_size=part_size
+                    ),
+                    WINDOW,
+                )
             )
         if not window:
             if held_elsewhere is None:

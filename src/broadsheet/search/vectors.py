@@ -31,12 +31,11 @@ class PendingPaper:
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """Which parts of the papers one of ``of`` processes takes: parts (``seq // part_size``)
-    numbered ``number`` modulo ``of``."""
+    """Which parts of the papers one of ``of`` processes takes: the parts (``seq // part
+    size``) numbered ``number`` modulo ``of``."""
 
     number: int = 0
     of: int = 1
-    part_size: int = 256
 
 
 def pending_papers(
@@ -46,9 +45,11 @@ def pending_papers(
     seqs: range | None = None,
     after: int = -1,
     share: Share | None = None,
+    part_size: int = 256,
 ) -> Iterator[PendingPaper]:
     """Papers without a current vector for ``model`` (none yet, or made from other text), in
-    seq order from ``after`` on; only those numbered in ``seqs``, or in ``share``, when given."""
+    seq order from ``after`` on; only those numbered in ``seqs``, or in the parts of ``part_size``
+    papers that ``share`` takes, when given."""
     query = (
         select(papers.c.seq, papers.c.title, papers.c.abstract, paper_vectors.c.text_hash)
         .select_from(
@@ -64,7 +65,7 @@ def pending_papers(
     if seqs is not None:
         query = query.where(papers.c.seq >= seqs.start, papers.c.seq < seqs.stop)
     if share is not None and share.of > 1:
-        query = query.where((papers.c.seq // share.part_size) % share.of == share.number)
+        query = query.where((papers.c.seq // part_size) % share.of == share.number)
     for seq, title, abstract, stored_hash in connection.execute(query):
         text = paper_text(title, abstract)
         current = text_hash(text)
