@@ -62,7 +62,7 @@ from broadsheet.db.engine import open_store
 from broadsheet.db.schema import paper_vectors, papers
 from broadsheet.ingest.runner import import_file
 from broadsheet.search import hybrid, vector_sqlite
-from broadsheet.search.ann import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH
+from broadsheet.search.ann import CONNECTIVITY, EXPANSION_ADD
 from broadsheet.search.embed import DEFAULT_MODEL, load_embedder, load_query_embedder
 from broadsheet.search.hybrid import CANDIDATES, SearchRequest, search_papers
 from broadsheet.search.lexical import lexical_search
@@ -148,7 +148,9 @@ def _analyze(engine: Engine) -> None:
 
 
 def _sqlite_search(index) -> str:
-    return "HNSW graph + exact re-scoring" if index.uses_graph else "exact scan in memory"
+    if index.uses_graph:
+        return "HNSW graph (memory-mapped) + float32 re-scoring from the table"
+    return "exact scan in memory"
 
 
 def _pgvector_search(index) -> str:
@@ -156,11 +158,14 @@ def _pgvector_search(index) -> str:
 
 
 def _sqlite_index(index) -> str:
-    return f"{index.matrix.nbytes / 2**20:.1f} MiB float32 matrix in memory" + (
-        f" + usearch HNSW graph (f16, M={CONNECTIVITY}, ef_add={EXPANSION_ADD},"
-        f" ef_search={EXPANSION_SEARCH})"
-        if index.uses_graph
-        else ""
+    if not index.uses_graph:
+        return f"{index.matrix.nbytes / 2**20:.1f} MiB float32 matrix in memory"
+    saved = index.saved
+    return (
+        f"memory-mapped, shared: usearch HNSW graph (f16, M={CONNECTIVITY},"
+        f" ef_add={EXPANSION_ADD}, ef_search={saved.graph.expansion_search}) and"
+        f" {saved.vectors.nbytes / 2**20:,.0f} MiB of float16 vectors;"
+        f" {index.recent:,} vectors written since, in memory"
     )
 
 

@@ -5,7 +5,11 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
 run() { echo "== bench/$*"; "$python" "bench/$@" > "${BENCH_SMOKE_LOG:-/dev/null}" 2>&1 || { echo "bench/$1 failed:"; "$python" "bench/$@" 2>&1 | tail -30; exit 1; }; }
 run ingest.py --sizes 2000
-run search.py --papers 2000 --queries 5 --embed-sample 16
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+run search.py --papers 2000 --queries 5 --embed-sample 16 --store "$scratch/search.db"
+run vector_memory.py --store "$scratch/search.db" --processes 1 --queries 5
+run pages.py --store "$scratch/search.db" --entries 200 --requests 3
 run web_load.py --papers 400 --duration 1 --connections 4 --client python
 run digest.py --papers 400 --subscribers 50
 run signin_flood.py --attempts 20
