@@ -111,6 +111,9 @@ class SavedVectors:
 
         try:
             meta = orjson.loads(pointer.read_bytes())
+            if "generation" not in meta:
+                log.info("%s: a graph of the earlier layout, extended by the next `index`", pointer)
+                return None
             generation = str(meta["generation"])
             if not meta["vectors"]:
                 raise ValueError("no vectors")  # usearch cannot open an empty graph
@@ -197,8 +200,9 @@ def save_generation(
     Without a usable previous generation everything is read and the graph built afresh. Rows
     written while this runs are left for the next save: searchers read them from the table.
     """
-    if _unchanged_since(connection, pointer, model):
-        return len(SavedVectors.open(pointer))
+    unchanged = _unchanged_count(connection, pointer, model)
+    if unchanged is not None:
+        return unchanged
     previous = SavedVectors.open(pointer, view=False) if pointer.exists() else None
     if previous is None:
         previous = _legacy_graph(pointer)
@@ -277,16 +281,16 @@ def save_generation(
     return len(held)
 
 
-def _unchanged_since(connection: Connection, pointer: Path, model: str) -> bool:
-    """Whether the saved generation still holds exactly the table's vectors: none written
-    since (every write is a new row) and none deleted (the count is the same)."""
+def _unchanged_count(connection: Connection, pointer: Path, model: str) -> int | None:
+    """How many vectors the saved generation holds, if it still holds exactly the table's:
+    none written since (every write is a new row) and none deleted (the count is the same)."""
     saved = SavedVectors.open(pointer) if pointer.exists() else None
     if saved is None:
-        return False
+        return None
     newest, count = connection.exec_driver_sql(
         "SELECT max(rowid), count(*) FROM paper_vectors WHERE model = ?", (model,)
     ).one()
-    return (newest or 0) <= saved.last_rowid and count == len(saved)
+    return count if (newest or 0) <= saved.last_rowid and count == len(saved) else None
 
 
 def _legacy_graph(pointer: Path) -> SavedVectors | None:
