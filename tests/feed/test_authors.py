@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, update
+import pytest
+from sqlalchemy import Engine, event, update
 
 from broadsheet.db.schema import papers
 from broadsheet.feed.authors import author_page, find_author
@@ -78,3 +79,32 @@ def test_an_author_of_only_hidden_papers_is_not_shown(store: Engine) -> None:
     with store.connect() as connection:
         assert author_page(connection, "Hidden Coauthor") is None
         assert find_author(connection, "Hidden Coauthor") is None
+
+
+def test_a_caseless_look_up_reads_the_name_index_not_every_author(store: Engine) -> None:
+    """Search asks for an author named like the query on every search: on a store of a
+    million papers a scan of the authors costs more than the rest of the search."""
+    if store.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan (PostgreSQL ORs the index ranges itself)")
+    seed(store)
+    statements: list[tuple[str, tuple]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(store, "before_cursor_execute", record)
+    try:
+        with store.connect() as connection:
+            assert find_author(connection, "quoc v. le").name == "Quoc V. Le"
+    finally:
+        event.remove(store, "before_cursor_execute", record)
+    with store.connect() as connection:
+        plans = [
+            " / ".join(
+                row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", args)
+            )
+            for sql, args in statements
+            if "FROM authors" in sql
+        ]
+    assert len(plans) == 2  # the exact name, then the caseless one
+    assert not any("SCAN authors" in plan for plan in plans), plans

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, select, union_all
 
 from broadsheet.db.schema import authors, organisations, paper_authors, papers
 from broadsheet.feed.cards import card
@@ -58,17 +58,17 @@ def find_author(connection: Connection, name: str) -> Author | None:
     shown = exists(_visible_papers_of(authors.c.id))
     row = connection.execute(select(authors).where(authors.c.name == name, shown)).first()
     if row is None:
-        starts = {"".join(p) for p in product(*({c.lower(), c.upper()} for c in name[:2]))}
-        row = connection.execute(
-            select(authors)
-            .where(
-                or_(*(_starts_with(start) for start in starts)),
-                func.lower(authors.c.name) == name.lower(),
-                shown,
+        # one indexed range per letter case of the first letters; one query per range, as
+        # SQLite plans an OR of ranges with unknown bounds as a scan of every author
+        starts = sorted({"".join(p) for p in product(*({c.lower(), c.upper()} for c in name[:2]))})
+        each_range = [
+            select(authors.c.id, authors.c.name).where(
+                _starts_with(start), func.lower(authors.c.name) == name.lower(), shown
             )
-            .order_by(authors.c.id)
-            .limit(1)
-        ).first()
+            for start in starts
+        ]
+        found = union_all(*each_range).subquery()
+        row = connection.execute(select(found).order_by(found.c.id).limit(1)).first()
     return None if row is None else Author(row.id, row.name)
 
 
