@@ -95,6 +95,22 @@ def exact_top(vectors: np.ndarray, seqs: list[int], query: np.ndarray, k: int) -
     return [seqs[i] for i in np.argsort(-(vectors @ query))[:k]]
 
 
+def rows_read_for_the_graph(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the chunks of vector rows saves read to add to the graph (from now on);
+    rows read up to a bound only fill the float16 copy."""
+    read: list[int] = []
+    rows = ann._rows
+
+    def counted(connection, model, after, upto=None):
+        for chunk in rows(connection, model, after, upto):
+            if upto is None:
+                read.append(len(chunk[0]))
+            yield chunk
+
+    monkeypatch.setattr(ann, "_rows", counted)
+    return read
+
+
 def mapped_files() -> set[str]:
     """The files this process has memory-mapped."""
     lines = Path("/proc/self/maps").read_text().splitlines()
@@ -144,15 +160,7 @@ def test_vectors_written_after_a_save_are_searched_at_once_and_the_next_save_ext
     newest = all_seqs(store)[-10:]
     assert searcher.search(added[3], 1)[0] == (newest[3], pytest.approx(1.0, abs=1e-6))
 
-    read: list[int] = []
-    rows = ann._rows
-
-    def counted(*args):
-        for chunk in rows(*args):
-            read.append(len(chunk[0]))
-            yield chunk
-
-    monkeypatch.setattr(ann, "_rows", counted)
+    read = rows_read_for_the_graph(monkeypatch)
     assert save_graph(store, MODEL) == 210
     assert sum(read) == 10  # only the new rows: the graph is extended, not rebuilt
     index = vector_index(store, MODEL)
@@ -330,16 +338,7 @@ def test_a_graph_of_the_earlier_layout_is_extended_not_built_again(
     pointer.write_bytes(json.dumps({"dim": DIM, "last_rowid": newest, "vectors": 150}).encode())
     assert isinstance(fresh_index(store), MatrixIndex)  # searches stay exact until the save
     added = add_papers(store, 1000, 5, seed=15)
-    added_to_graph: list[int] = []
-    rows = ann._rows
-
-    def counted(connection, model, after, upto=None):
-        for chunk in rows(connection, model, after, upto):
-            if upto is None:  # rows for the graph; the others only fill the float16 copy
-                added_to_graph.append(len(chunk[0]))
-            yield chunk
-
-    monkeypatch.setattr(ann, "_rows", counted)
+    added_to_graph = rows_read_for_the_graph(monkeypatch)
     assert save_graph(store, MODEL) == 155
     assert added_to_graph == [5]
     assert not pointer.with_suffix(".usearch").exists()

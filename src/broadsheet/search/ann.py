@@ -99,9 +99,7 @@ class SavedVectors:
 
     def rows_of(self, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, which of ``seqs`` have one): where each seq's vector sits, if saved."""
-        rows = np.minimum(np.searchsorted(self.seqs, seqs), max(len(self.seqs) - 1, 0))
-        found = self.seqs[rows] == seqs if len(self.seqs) else np.zeros(len(seqs), dtype=bool)
-        return rows, found
+        return _rows_in(self.seqs, seqs)
 
     @classmethod
     def open(cls, pointer: Path, view: bool = True) -> SavedVectors | None:
@@ -155,6 +153,20 @@ class SavedVectors:
             # widened first: numpy multiplies float16 without BLAS, twice as slowly
             scores[chunk] = self.vectors[rows[chunk]].astype(np.float32) @ query
         return kept, scores
+
+
+def _rows_in(sorted_seqs: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, which of ``seqs`` are there): the position of each of ``seqs`` in
+    ``sorted_seqs``."""
+    rows = np.minimum(np.searchsorted(sorted_seqs, seqs), max(len(sorted_seqs) - 1, 0))
+    found = sorted_seqs[rows] == seqs if len(sorted_seqs) else np.zeros(len(seqs), dtype=bool)
+    return rows, found
+
+
+def _place(matrix: np.ndarray, held: np.ndarray, seqs: np.ndarray, vectors: np.ndarray) -> None:
+    """Write ``vectors`` into the rows of ``matrix`` that ``held`` gives their ``seqs``."""
+    rows, found = _rows_in(held, seqs)
+    matrix[rows[found]] = vectors[found]
 
 
 def _file(pointer: Path, generation: str, kind: str) -> Path:
@@ -247,18 +259,14 @@ def save_generation(
     )
     if previous is not None and previous.vectors is None:  # a graph of the earlier layout
         for seqs, vectors, _ in _rows(connection, model, 0, previous.last_rowid):
-            rows = np.minimum(np.searchsorted(held, seqs), max(len(held) - 1, 0))
-            inside = held[rows] == seqs if len(held) else np.zeros(len(seqs), dtype=bool)
-            matrix[rows[inside]] = vectors[inside]
+            _place(matrix, held, seqs, vectors)
     elif previous is not None:
         for start in range(0, len(held), 262_144):
             part = held[start : start + 262_144]
             rows, found = previous.rows_of(part)
             matrix[start + np.flatnonzero(found)] = previous.vectors[rows[found]]
     for seqs, vectors in zip(changed_seqs, changed_vectors, strict=True):
-        rows = np.minimum(np.searchsorted(held, seqs), max(len(held) - 1, 0))
-        inside = held[rows] == seqs if len(held) else np.zeros(len(seqs), dtype=bool)
-        matrix[rows[inside]] = vectors[inside]
+        _place(matrix, held, seqs, vectors)
     matrix.flush()
     del matrix
     np.save(_file(pointer, generation, "seqs.npy"), held)

@@ -299,11 +299,12 @@ def save_graph(
     if pointer is None:
         return None
     with engine.connect() as connection:
-        count = connection.exec_driver_sql(
-            "SELECT count(*) FROM paper_vectors WHERE model = ?", (model,)
-        ).scalar_one()
-        if count < ANN_FROM and not pointer.exists():
-            return None
+        if not pointer.exists():  # a first save: only for a store that has grown large
+            count = connection.exec_driver_sql(
+                "SELECT count(*) FROM paper_vectors WHERE model = ?", (model,)
+            ).scalar_one()
+            if count < ANN_FROM:
+                return None
         return save_generation(connection, pointer, model, progress)
 
 
