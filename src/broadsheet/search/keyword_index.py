@@ -1,10 +1,12 @@
 """The keyword index behind lexical search: one interface, one implementation per engine.
 
 SQLite keeps FTS5 (``porter unicode61 remove_diacritics 2``, BM25 via ``bm25()``, kept in step
-by triggers for edits and deletes). PostgreSQL keeps postings the same tokenizer produces, in
-Python, and ranks them by the same BM25 in SQL: ``tf`` is twice the title's count plus the
-abstract's (FTS5's column weights 2 and 1), a document's length is its token count over both
-fields (FTS5 does not weight lengths), k1 = 1.2, b = 0.75 and FTS5's IDF floor of 1e-6.
+by triggers for edits and deletes); a large store also saves a copy beside it that answers
+unfiltered searches in bounded time (``keyword_saved``). PostgreSQL keeps postings the same
+tokenizer produces, in Python, and ranks them by the same BM25 in SQL: ``tf`` is twice the
+title's count plus the abstract's (FTS5's column weights 2 and 1), a document's length is its
+token count over both fields (FTS5 does not weight lengths), k1 = 1.2, b = 0.75 and FTS5's IDF
+floor of 1e-6.
 
 Collection totals live in ``keyword_stats``, a few rows each importer updates one of (chosen by
 its server process id), so concurrent imports never queue on one row; a term's document
@@ -17,13 +19,24 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, column, func, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 
 from broadsheet.db.schema import papers
+from broadsheet.search import keyword_saved
 from broadsheet.search.filters import SearchFilters
 
 TITLE_WEIGHT, ABSTRACT_WEIGHT = 2, 1
@@ -146,6 +159,10 @@ def tokens(text: str | None) -> list[str]:
     return list(document_terms(text, None)[0])
 
 
+def _stems_of(texts: Sequence[tuple[str | None, str | None]]) -> list[dict[str, int]]:
+    return [frequencies for frequencies, _ in documents_terms(texts)]
+
+
 @lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """The index form of one query word (its first term; the word itself if it has none)."""
@@ -180,6 +197,11 @@ class KeywordIndex(Protocol):
 
     def rebuild(self, connection: Connection) -> None:
         """Index every stored paper afresh (after rows arrived without it: ``db copy``)."""
+
+    def save(
+        self, engine: Engine, progress: Callable[[int, int], bool] | None = None
+    ) -> int | None:
+        """Save what a large store searches besides itself; papers it holds, or None."""
 
 
 def _filtered(filters: SearchFilters | None):
@@ -216,6 +238,12 @@ class SqliteKeywordIndex:
     def rebuild(self, connection: Connection) -> None:
         connection.exec_driver_sql("INSERT INTO papers_fts(papers_fts) VALUES ('rebuild')")
 
+    def save(
+        self, engine: Engine, progress: Callable[[int, int], bool] | None = None
+    ) -> int | None:
+        """Save a large store's keyword index beside it (``keyword_saved``)."""
+        return keyword_saved.save_keywords(engine, _stems_of, progress)
+
     def search(
         self,
         connection: Connection,
@@ -225,6 +253,37 @@ class SqliteKeywordIndex:
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
+        # the saved index knows nothing of filters: FTS5 answers filtered searches
+        unfiltered = filters is None or filters.is_empty()
+        saved = keyword_saved.opened(connection) if unfiltered else None
+        if saved is None:
+            return self._fts(connection, terms, limit, filters=filters)
+        index, state = saved
+        return keyword_saved.search_saved(
+            connection, index, state, terms, [stem(t) for t in terms], limit, self._fts_among
+        )
+
+    def _fts_among(
+        self,
+        connection: Connection,
+        terms: Sequence[str],
+        limit: int,
+        after_seq: int | None,
+        seqs: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """FTS5's best among papers after ``after_seq``, or among ``seqs``."""
+        rowid = self._FTS.c.rowid
+        among = rowid > after_seq if after_seq is not None else rowid.in_(seqs or [])
+        return self._fts(connection, terms, limit, among=among)
+
+    def _fts(
+        self,
+        connection: Connection,
+        terms: Sequence[str],
+        limit: int,
+        filters: SearchFilters | None = None,
+        among: ColumnElement[bool] | None = None,
+    ) -> list[tuple[int, float]]:
         expression = " OR ".join(f'"{t}"' for t in terms)
         rank = func.bm25(literal_column("papers_fts"), float(TITLE_WEIGHT), float(ABSTRACT_WEIGHT))
         statement = select(self._FTS.c.rowid, -rank).where(
@@ -233,6 +292,8 @@ class SqliteKeywordIndex:
         allowed = _filtered(filters)
         if allowed is not None:
             statement = statement.where(self._FTS.c.rowid.in_(allowed))
+        if among is not None:
+            statement = statement.where(among)
         rows = connection.execute(statement.order_by(rank).limit(limit))
         return [(seq, score) for seq, score in rows]
 
@@ -372,6 +433,12 @@ class PostgresKeywordIndex:
             self.add(connection, rows)
             last = rows[-1]["seq"]
 
+    def save(
+        self, engine: Engine, progress: Callable[[int, int], bool] | None = None
+    ) -> int | None:
+        """Nothing to save: the postings are in the store."""
+        return None
+
     def replace(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
@@ -473,6 +540,14 @@ _IMPLEMENTATIONS: dict[str, KeywordIndex] = {
 }
 
 
-def for_engine(bind: Connection) -> KeywordIndex:
+def for_engine(bind: Connection | Engine) -> KeywordIndex:
     """The keyword index of the store ``bind`` is connected to."""
     return _IMPLEMENTATIONS[bind.dialect.name]
+
+
+def save_keyword_index(
+    engine: Engine, progress: Callable[[int, int], bool] | None = None
+) -> int | None:
+    """Save what the store's keyword search reads besides the store (``broadsheet index``);
+    how many papers that holds, or None where there is nothing to save."""
+    return for_engine(engine).save(engine, progress)
