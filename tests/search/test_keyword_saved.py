@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import tantivy
 from sqlalchemy import Engine, delete, select
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, delete, select
 from broadsheet.cli import app
 from broadsheet.db.engine import make_engine, migrate
 from broadsheet.db.schema import papers
+from broadsheet.ingest.runner import import_file
 from broadsheet.papers.record import Paper
 from broadsheet.papers.repository import upsert_papers
 from broadsheet.search import keyword_saved
@@ -102,7 +104,7 @@ def papers_read_while_saving(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     def counted(writer, rows, stems_of):
         read.append(len(rows))
-        add(writer, rows, stems_of)
+        return add(writer, rows, stems_of)
 
     monkeypatch.setattr(keyword_saved, "_add", counted)
     return read
@@ -274,6 +276,59 @@ def test_another_process_saving_is_followed_and_a_second_saver_waits_its_turn(
     assert len(search(store, "axion")) == 3
 
 
+def test_an_edited_paper_scores_before_the_save_as_the_saved_index_scores_it_after(
+    store: Engine,
+) -> None:
+    add_papers(store, 1, 200, seed=23)
+    save_keyword_index(store)
+    seq = set_abstract(store, 5, "Graph pooling for sparse kernel retrieval, with pooling.")
+    with store.connect() as connection:
+        before = {h.seq: h.score for h in lexical_search(connection, "graph pooling", 300)}
+    save_keyword_index(store)
+    with store.connect() as connection:
+        after = {h.seq: h.score for h in lexical_search(connection, "graph pooling", 300)}
+    assert before[seq] == pytest.approx(after[seq], rel=0.02)  # tantivy rounds lengths
+
+
+def test_many_changes_since_the_save_are_answered_by_fts5_alone(
+    store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_papers(store, 1, 150, seed=24)
+    save_keyword_index(store)
+    monkeypatch.setattr(keyword_saved, "STALE_MOST", 5)
+    for number in range(1, 8):
+        set_abstract(store, number, f"Sparse graph kernels, part {number}.")
+    assert search(store, "sparse graph", 30) == [seq for seq, _ in fts5(store, "sparse graph", 30)]
+
+
+def test_an_import_brings_a_saved_index_up_to_date_but_never_starts_one(
+    store: Engine, tmp_path: Path
+) -> None:
+    add_papers(store, 1, 150, seed=25)
+    snapshot = tmp_path / "more.jsonl"
+    lines = [
+        {"id": f"2402.{i:05d}", "title": f"Tokamak {i}", "abstract": "Plasma tokamak design."}
+        for i in range(1, 6)
+    ]
+    snapshot.write_text("".join(orjson.dumps(line).decode() + "\n" for line in lines))
+    import_file(store, snapshot)
+    assert not keywords_dir(store).exists()  # only `index` starts one
+    save_keyword_index(store)
+    more = tmp_path / "more2.jsonl"
+    more.write_text(
+        "".join(
+            orjson.dumps({**line, "id": line["id"].replace("2402", "2403")}).decode() + "\n"
+            for line in lines
+        )
+    )
+    import_file(store, more)
+    with store.connect() as connection:
+        saved, state = keyword_saved.opened(connection)
+        newest = connection.execute(select(papers.c.seq).order_by(papers.c.seq.desc())).scalar()
+        assert state.last_seq == newest  # taken in by the import itself
+        assert len(saved.top({stem("tokamak"): 1.0}, 20)) == 10
+
+
 KILLED_SAVE = """
 import os, sys
 from broadsheet.db.engine import make_engine
@@ -288,7 +343,7 @@ if where == "adding":
         calls.append(1)
         if len(calls) == 2:
             os._exit(9)
-        add(*args)
+        return add(*args)
     keyword_saved._add = dies
 else:  # after tantivy's commit, before the store records it
     keyword_saved.uuid.uuid4 = lambda: os._exit(9)

@@ -23,6 +23,7 @@ from broadsheet.db.schema import import_runs
 from broadsheet.ingest.prefetch import read_in_subprocess
 from broadsheet.papers.record import Paper
 from broadsheet.papers.repository import AuthorIdCache, UpsertCounts, upsert_papers
+from broadsheet.search.keyword_index import save_keyword_index
 from broadsheet.sources.base import RecordError
 from broadsheet.sources.detect import FORMATS, detect_format
 
@@ -233,5 +234,7 @@ def import_file(
         if close is not None:
             close()
     _finish_run(engine, run_id, "done")
+    if summary.added or summary.updated:
+        save_keyword_index(engine, start=False)  # a saved keyword index takes the import in
     summary.seconds = time.perf_counter() - started
     return summary

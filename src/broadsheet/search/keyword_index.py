@@ -199,9 +199,13 @@ class KeywordIndex(Protocol):
         """Index every stored paper afresh (after rows arrived without it: ``db copy``)."""
 
     def save(
-        self, engine: Engine, progress: Callable[[int, int], bool] | None = None
+        self,
+        engine: Engine,
+        progress: Callable[[int, int], bool] | None = None,
+        start: bool = True,
     ) -> int | None:
-        """Save what a large store searches besides itself; papers it holds, or None."""
+        """Save what a large store searches besides itself; papers it holds, or None.
+        ``start`` false: only bring up to date what is already saved."""
 
 
 def _filtered(filters: SearchFilters | None):
@@ -239,10 +243,13 @@ class SqliteKeywordIndex:
         connection.exec_driver_sql("INSERT INTO papers_fts(papers_fts) VALUES ('rebuild')")
 
     def save(
-        self, engine: Engine, progress: Callable[[int, int], bool] | None = None
+        self,
+        engine: Engine,
+        progress: Callable[[int, int], bool] | None = None,
+        start: bool = True,
     ) -> int | None:
         """Save a large store's keyword index beside it (``keyword_saved``)."""
-        return keyword_saved.save_keywords(engine, _stems_of, progress)
+        return keyword_saved.save_keywords(engine, _stems_of, progress, start)
 
     def search(
         self,
@@ -259,22 +266,16 @@ class SqliteKeywordIndex:
         if saved is None:
             return self._fts(connection, terms, limit, filters=filters)
         index, state = saved
-        return keyword_saved.search_saved(
-            connection, index, state, terms, [stem(t) for t in terms], limit, self._fts_among
+        found = keyword_saved.search_saved(
+            connection, index, state, terms, _stems_of, limit, self._fts_after
         )
+        return self._fts(connection, terms, limit) if found is None else found
 
-    def _fts_among(
-        self,
-        connection: Connection,
-        terms: Sequence[str],
-        limit: int,
-        after_seq: int | None,
-        seqs: Sequence[int] | None,
+    def _fts_after(
+        self, connection: Connection, terms: Sequence[str], limit: int, after_seq: int
     ) -> list[tuple[int, float]]:
-        """FTS5's best among papers after ``after_seq``, or among ``seqs``."""
-        rowid = self._FTS.c.rowid
-        among = rowid > after_seq if after_seq is not None else rowid.in_(seqs or [])
-        return self._fts(connection, terms, limit, among=among)
+        """FTS5's best among papers after ``after_seq`` (a range FTS5 seeks to)."""
+        return self._fts(connection, terms, limit, among=self._FTS.c.rowid > after_seq)
 
     def _fts(
         self,
@@ -434,7 +435,10 @@ class PostgresKeywordIndex:
             last = rows[-1]["seq"]
 
     def save(
-        self, engine: Engine, progress: Callable[[int, int], bool] | None = None
+        self,
+        engine: Engine,
+        progress: Callable[[int, int], bool] | None = None,
+        start: bool = True,
     ) -> int | None:
         """Nothing to save: the postings are in the store."""
         return None
@@ -546,8 +550,9 @@ def for_engine(bind: Connection | Engine) -> KeywordIndex:
 
 
 def save_keyword_index(
-    engine: Engine, progress: Callable[[int, int], bool] | None = None
+    engine: Engine, progress: Callable[[int, int], bool] | None = None, start: bool = True
 ) -> int | None:
     """Save what the store's keyword search reads besides the store (``broadsheet index``);
-    how many papers that holds, or None where there is nothing to save."""
-    return for_engine(engine).save(engine, progress)
+    how many papers that holds, or None where there is nothing to save. ``start`` false
+    (after an import): only bring up to date what is already saved."""
+    return for_engine(engine).save(engine, progress, start)

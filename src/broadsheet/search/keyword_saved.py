@@ -19,10 +19,10 @@ sees every import and edit at once, and the next ``index`` takes them in.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,9 @@ READ_BATCH = 10_000  # papers read from the store and added at a time while savi
 WRITER_MEMORY = 256_000_000  # bytes of tantivy's indexing buffer, shared by its threads
 TOKENIZER = "stems"  # the text given to tantivy is already FTS5's terms, space-separated
 
+STALE_MOST = 2_000  # papers changed since the save scored per search; more: FTS5 alone
+K1, B = 1.2, 0.75  # tantivy's BM25
+
 SeqScores = list[tuple[int, float]]
 
 
@@ -47,6 +50,12 @@ class SavedState:
     last_seq: int
     last_change: int
     generation: str  # changes with each save; "" while the first save runs
+    documents: int = 0
+    total_length: int = 0  # terms, title counted twice, as tantivy counts a paper's length
+
+    @property
+    def average_length(self) -> float:
+        return self.total_length / self.documents if self.documents else 1.0
 
 
 def keywords_dir(engine: Engine) -> Path | None:
@@ -59,7 +68,7 @@ def keywords_dir(engine: Engine) -> Path | None:
 
 def saved_state(connection: Connection) -> SavedState | None:
     row = connection.exec_driver_sql(
-        "SELECT last_seq, last_change, generation FROM keyword_saved"
+        "SELECT last_seq, last_change, generation, documents, total_length FROM keyword_saved"
     ).first()
     return None if row is None else SavedState(*row)
 
@@ -67,6 +76,7 @@ def saved_state(connection: Connection) -> SavedState | None:
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("seq", stored=True, indexed=True)
+    builder.add_integer_field("length", stored=True)
     builder.add_text_field("terms", tokenizer_name=TOKENIZER, index_option="freq")
     return builder.build()
 
@@ -85,6 +95,27 @@ def _open(folder: Path, create: bool = False) -> tantivy.Index:
 def _document_text(frequencies: dict[str, int]) -> str:
     """The terms of one paper, each repeated as often as FTS5 weighs it."""
     return " ".join(" ".join([term] * count) for term, count in frequencies.items())
+
+
+def bm25(
+    frequencies: dict[str, int],
+    weights: dict[str, float],
+    document_frequency: Callable[[str], int],
+    documents: int,
+    average_length: float,
+) -> float:
+    """tantivy's BM25 of one paper (its weighted term counts) for the weighted stems."""
+    length = sum(frequencies.values())
+    score = 0.0
+    for stem, weight in weights.items():
+        tf = frequencies.get(stem)
+        if not tf:
+            continue
+        holding = document_frequency(stem)
+        idf = math.log(1 + (documents - holding + 0.5) / (holding + 0.5))
+        norm = K1 * (1 - B + B * length / average_length)
+        score += weight * idf * tf * (K1 + 1) / (tf + norm)
+    return score
 
 
 class SavedKeywords:
@@ -120,6 +151,13 @@ class SavedKeywords:
         found = searcher.search(query, limit, count=False).hits
         return [(searcher.doc(address).get_first("seq"), score) for score, address in found]
 
+    def document_frequency(self, stem: str) -> int:
+        return self.searcher.doc_freq("terms", stem)
+
+    @property
+    def documents(self) -> int:
+        return self.searcher.num_docs
+
 
 _opened: dict[str, SavedKeywords] = {}
 _unusable: dict[str, str] = {}  # generations that would not open, not retried
@@ -148,7 +186,9 @@ def opened(connection: Connection) -> tuple[SavedKeywords, SavedState] | None:
     return saved, state
 
 
-FtsSearch = Callable[[Connection, Sequence[str], int, int | None, Sequence[int] | None], SeqScores]
+FtsSearch = Callable[[Connection, Sequence[str], int, int], SeqScores]
+StemsOf = Callable[[Sequence[tuple[str | None, str | None]]], list[dict[str, int]]]
+Progress = Callable[[int, int], bool]
 
 
 def search_saved(
@@ -156,22 +196,27 @@ def search_saved(
     saved: SavedKeywords,
     state: SavedState,
     terms: Sequence[str],
-    stems: Sequence[str],
+    stems_of: StemsOf,
     limit: int,
     fts: FtsSearch,
-) -> SeqScores:
-    """The best ``limit`` papers: the saved index's, less papers changed since it was saved,
-    with FTS5's answer among the papers added or changed since.
+) -> SeqScores | None:
+    """The best ``limit`` papers: the saved index's, less papers changed since it was saved;
+    papers changed since, scored here as tantivy would; FTS5's best among papers added since.
 
-    ``stems`` are the index forms of ``terms``. ``fts(connection, terms, limit, after_seq,
-    seqs)`` searches FTS5 among papers after a seq or among the given seqs.
+    ``fts(connection, terms, limit, after_seq)`` searches FTS5 among papers after a seq.
+    None when too many papers changed since the save to score them here.
     """
     stale = set(
         connection.exec_driver_sql(
             "SELECT seq FROM keyword_changes WHERE id > ?", (state.last_change,)
         ).scalars()
     )
-    weights = {stem: float(count) for stem, count in Counter(stems).items()}
+    if len(stale) > STALE_MOST:
+        return None
+    stems = stems_of([(None, " ".join(terms))])[0]  # index forms, counted as FTS5 would
+    weights = {stem: float(count) for stem, count in stems.items()}
+    if not weights:
+        return []
     wanted = limit + len(stale)
     while True:
         found = saved.top(weights, wanted)
@@ -181,23 +226,34 @@ def search_saved(
         if len(kept) >= limit or len(found) < wanted:
             break
         wanted *= 2
-    kept += fts(connection, terms, limit, state.last_seq, None)
     if stale:
-        kept += fts(connection, terms, limit, None, sorted(stale))
+        changed = connection.exec_driver_sql(
+            "SELECT seq, title, abstract FROM papers WHERE seq IN"
+            f" ({','.join('?' * len(stale))}) AND seq <= ?",
+            (*sorted(stale), state.last_seq),
+        ).all()
+        texts = stems_of([(title, abstract) for _, title, abstract in changed])
+        average = state.average_length
+        for (seq, _, _), frequencies in zip(changed, texts, strict=True):
+            score = bm25(frequencies, weights, saved.document_frequency, saved.documents, average)
+            if score > 0:
+                kept.append((seq, score))
+    newest = connection.exec_driver_sql("SELECT max(seq) FROM papers").scalar() or 0
+    if newest > state.last_seq:
+        kept += fts(connection, terms, limit, state.last_seq)
     kept.sort(key=lambda hit: (-hit[1], hit[0]))
     return kept[:limit]
 
 
 def save_keywords(
-    engine: Engine,
-    stems_of: Callable[[Sequence[tuple[str | None, str | None]]], list[dict[str, int]]],
-    progress: Callable[[int, int], bool] | None = None,
+    engine: Engine, stems_of: StemsOf, progress: Progress | None = None, start: bool = True
 ) -> int | None:
     """Bring the saved keyword index up to date with the store; how many papers it holds.
 
-    None (and nothing saved) for stores under ``SAVED_FROM`` papers, in-memory stores, or
-    while another process is saving. The first save reads every paper; later ones only the
-    papers added or changed since. ``stems_of`` gives each (title, abstract)'s weighted terms.
+    None (and nothing saved) for stores under ``SAVED_FROM`` papers, in-memory stores, while
+    another process is saving, or (``start`` false) where no index is saved yet. The first
+    save reads every paper; later ones only the papers added or changed since. ``stems_of``
+    gives each (title, abstract)'s weighted terms.
     """
     folder = keywords_dir(engine)
     if folder is None:
@@ -207,6 +263,8 @@ def save_keywords(
         if state is not None and state.generation and not tantivy.Index.exists(str(folder)):
             state = None  # its files are gone: start again
         if state is None or not state.generation:
+            if not start:
+                return None
             papers = connection.exec_driver_sql("SELECT count(*) FROM papers").scalar_one()
             if papers < SAVED_FROM:
                 return None
@@ -216,7 +274,8 @@ def save_keywords(
             connection.exec_driver_sql(
                 "INSERT INTO keyword_saved (id, last_seq, last_change, generation)"
                 " VALUES (1, 0, 0, '') ON CONFLICT (id) DO UPDATE SET"
-                " last_seq = 0, last_change = 0, generation = ''"
+                " last_seq = 0, last_change = 0, generation = '', documents = 0,"
+                " total_length = 0"
             )
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -240,6 +299,7 @@ def save_keywords(
                 (state.last_change, last_change, state.last_seq),
             ).scalars()
         )
+        total_length = state.total_length - _lengths(index, changed, state.last_seq)
         for seq in changed:
             writer.delete_documents_by_term("seq", seq)
         # papers after the record are added again below; a save stopped between its commit
@@ -256,14 +316,14 @@ def save_keywords(
         writer.delete_documents_by_query(newer)
         total = len(changed) + max(top - state.last_seq, 0)
         done = 0
-        for start in range(0, len(changed), READ_BATCH):
-            chunk = changed[start : start + READ_BATCH]
+        for start_at in range(0, len(changed), READ_BATCH):
+            chunk = changed[start_at : start_at + READ_BATCH]
             rows = connection.exec_driver_sql(
                 "SELECT seq, title, abstract FROM papers WHERE seq IN"
                 f" ({','.join('?' * len(chunk))})",
                 tuple(chunk),
             ).all()
-            _add(writer, rows, stems_of)
+            total_length += _add(writer, rows, stems_of)
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
@@ -276,30 +336,64 @@ def save_keywords(
             ).all()
             if not rows:
                 break
-            _add(writer, rows, stems_of)
+            total_length += _add(writer, rows, stems_of)
             after = rows[-1][0]
             done += len(rows)
             if progress is not None:
                 progress(min(done, total), total)
     writer.commit()
     writer.wait_merging_threads()
+    index.reload()
+    documents = index.searcher().num_docs
     generation = uuid.uuid4().hex[:12]
     with engine.begin() as connection:
         connection.exec_driver_sql(
-            "UPDATE keyword_saved SET last_seq = ?, last_change = ?, generation = ?",
-            (top, last_change, generation),
+            "UPDATE keyword_saved SET last_seq = ?, last_change = ?, generation = ?,"
+            " documents = ?, total_length = ?",
+            (top, last_change, generation, documents, total_length),
         )
         connection.exec_driver_sql("DELETE FROM keyword_changes WHERE id <= ?", (last_change,))
-    index.reload()
-    return index.searcher().num_docs
+    return documents
+
+
+def _lengths(index: tantivy.Index, seqs: Sequence[int], last_seq: int) -> int:
+    """The summed lengths of the saved papers among ``seqs`` (and of any saved after
+    ``last_seq``, by a save that stopped before its record)."""
+    searcher = index.searcher()
+    queries = [tantivy.Query.term_query(index.schema, "seq", seq) for seq in seqs]
+    queries.append(
+        tantivy.Query.range_query(
+            index.schema,
+            "seq",
+            tantivy.FieldType.Integer,
+            last_seq,
+            None,
+            include_lower=False,
+            use_inverted_index=True,
+        )
+    )
+    length = 0
+    for query in queries:
+        holding = searcher.search(query, 1, count=True).count
+        if holding:
+            for _, address in searcher.search(query, holding, count=False).hits:
+                length += searcher.doc(address).get_first("length") or 0
+    return length
 
 
 def _add(
     writer: tantivy.IndexWriter,
     rows: Sequence[tuple[int, str | None, str | None]],
-    stems_of: Callable[[Sequence[tuple[str | None, str | None]]], list[dict[str, int]]],
-) -> None:
+    stems_of: StemsOf,
+) -> int:
+    """Add the papers; their summed lengths."""
+    added = 0
     for (seq, _, _), frequencies in zip(
         rows, stems_of([(title, abstract) for _, title, abstract in rows]), strict=True
     ):
-        writer.add_document(tantivy.Document(seq=seq, terms=_document_text(frequencies)))
+        length = sum(frequencies.values())
+        writer.add_document(
+            tantivy.Document(seq=seq, length=length, terms=_document_text(frequencies))
+        )
+        added += length
+    return added

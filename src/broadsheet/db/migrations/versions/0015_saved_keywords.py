@@ -1,10 +1,11 @@
 """SQLite: what a large store's saved keyword index holds, and the papers changed since.
 
-``keyword_saved`` has at most one row: the highest paper seq the saved index holds and the
-last change it took in. ``keyword_changes`` logs each paper whose title or abstract changed,
-or that was deleted, by trigger; searches treat the saved index's copy of those papers as
-stale until the next ``broadsheet index`` takes the change in and clears the log. Nothing
-changes on PostgreSQL, whose keyword postings live in the store.
+``keyword_saved`` has at most one row: the highest paper seq the saved index holds, the last
+change it took in, and how many papers and terms it holds (for scoring papers changed since).
+``keyword_changes`` logs each paper whose title or abstract changed, or that was deleted, by
+trigger; searches treat the saved index's copy of those papers as stale until the next save
+takes the change in and clears the log. Nothing changes on PostgreSQL, whose keyword
+postings live in the store.
 
 Revision ID: 0015
 Revises: 0014
@@ -23,7 +24,9 @@ SQLITE = [
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_seq INTEGER NOT NULL,
         last_change INTEGER NOT NULL,
-        generation TEXT NOT NULL
+        generation TEXT NOT NULL,
+        documents INTEGER NOT NULL DEFAULT 0,
+        total_length INTEGER NOT NULL DEFAULT 0
     )""",
     """CREATE TABLE keyword_changes (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
