@@ -320,7 +320,7 @@ def index(
         ("vector search", f"HNSW graph of {graph_size:,}" if graph_size else "exact"),
         (
             "keyword search",
-            f"saved index of {saved_keywords:,}" if saved_keywords is not None else "FTS5",
+            f"saved index of {saved_keywords:,}" if saved_keywords is not None else "in the store",
         ),
     ]
     console.print(_summary_table(f"Indexed with {summary.model}", rows))
