@@ -27,7 +27,18 @@ from broadsheet.db.engine import make_engine, migrate
 from broadsheet.db.schema import papers
 from broadsheet.ingest.runner import import_file
 from broadsheet.search import keyword_saved
-from broadsheet.search.evaluate import RUN_DEPTH, load_split, measure
+from broadsheet.search.embed import DEFAULT_MODEL, load_embedder
+from broadsheet.search.evaluate import (
+    RUN_DEPTH,
+    BeirSplit,
+    collect_candidates,
+    evaluate,
+    load_split,
+    measure,
+)
+from broadsheet.search.fusion import DENSE_WEIGHT
+from broadsheet.search.hybrid import Mode
+from broadsheet.search.indexing import index_papers
 from broadsheet.search.keyword_index import save_keyword_index
 from broadsheet.search.lexical import lexical_search
 from broadsheet.sources import beir
@@ -86,12 +97,27 @@ def report(name: str, engine: Engine, queries: dict[str, str], qrels, rate: str)
     print(f"{name:<24}{rate:>10}{score:>10.4f}{p50:>9.2f}{p99:>9.2f}")
 
 
+def hybrid_scores(engine: Engine, split_name: str, queries: dict[str, str], qrels) -> str:
+    """Hybrid nDCG@10 as `broadsheet eval beir` computes it (the corpus embedded once)."""
+    index_papers(engine, load_embedder(DEFAULT_MODEL))
+    split = BeirSplit(queries, qrels)
+    candidates = collect_candidates(engine, split, DEFAULT_MODEL)
+    scores = evaluate(engine, split, candidates, DENSE_WEIGHT)
+    return f"{scores[Mode.hybrid]['nDCG@10']:.4f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="a BEIR SciFact folder")
     parser.add_argument("--split", default="test")
     parser.add_argument("--docs", type=int, default=0, help="import only the first N (0: all)")
     parser.add_argument("--queries", type=int, default=0, help="only the first N (0: all)")
+    parser.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also embed the corpus (minutes) and compare hybrid nDCG@10 with and without the"
+        " saved index",
+    )
     args = parser.parse_args()
     if not (args.data / "corpus.jsonl").exists():
         print(f"skipped: SciFact not found at {args.data} (it sits beside the repository)")
@@ -115,9 +141,13 @@ def main() -> None:
             engine, rate = import_corpus(url, corpus)
             report(name, engine, queries, qrels, f"{rate:,.0f}")
             if engine.dialect.name == "sqlite":  # and with the index large stores save
+                before = hybrid_scores(engine, args.split, queries, qrels) if args.hybrid else ""
                 keyword_saved.SAVED_FROM = 0
                 save_keyword_index(engine)
                 report("SQLite (saved index)", engine, queries, qrels, "")
+                if args.hybrid:
+                    after = hybrid_scores(engine, args.split, queries, qrels)
+                    print(f"hybrid nDCG@10 on SQLite: FTS5 {before}, saved index {after}")
             engine.dispose()
         if "databases" in sys.modules:
             sys.modules["databases"].drop_database(urls["PostgreSQL (postings)"])

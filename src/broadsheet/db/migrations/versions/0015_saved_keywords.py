@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 SQLITE = [
-    """CREATE TABLE keyword_saved (
+    """CREATE TABLE IF NOT EXISTS keyword_saved (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_seq INTEGER NOT NULL,
         last_change INTEGER NOT NULL,
@@ -28,16 +28,16 @@ SQLITE = [
         documents INTEGER NOT NULL DEFAULT 0,
         total_length INTEGER NOT NULL DEFAULT 0
     )""",
-    """CREATE TABLE keyword_changes (
+    """CREATE TABLE IF NOT EXISTS keyword_changes (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         seq INTEGER NOT NULL
     )""",
-    """CREATE TRIGGER keyword_changes_update AFTER UPDATE OF title, abstract ON papers
+    """CREATE TRIGGER IF NOT EXISTS keyword_changes_update AFTER UPDATE OF title, abstract ON papers
     WHEN (old.title IS NOT new.title OR old.abstract IS NOT new.abstract)
         AND EXISTS (SELECT 1 FROM keyword_saved) BEGIN
         INSERT INTO keyword_changes (seq) VALUES (old.seq);
     END""",
-    """CREATE TRIGGER keyword_changes_delete AFTER DELETE ON papers
+    """CREATE TRIGGER IF NOT EXISTS keyword_changes_delete AFTER DELETE ON papers
     WHEN EXISTS (SELECT 1 FROM keyword_saved) BEGIN
         INSERT INTO keyword_changes (seq) VALUES (old.seq);
     END""",
