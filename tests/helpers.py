@@ -27,11 +27,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+KEEP_IDLE_S = 600
+
+
 @contextmanager
 def live_server(app) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free local port (in a thread); yields its base URL."""
+    """Serve ``app`` with uvicorn on a free local port (in a thread); yields its base URL.
+
+    Idle connections are kept for the whole test: with uvicorn's default of 5 s, a client that
+    sends on a connection at the moment the server closes it for idleness gets "Server
+    disconnected", which a test that signs fifty members in before they all click can hit.
+    """
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=KEEP_IDLE_S
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
