@@ -102,7 +102,7 @@ def hybrid_scores(engine: Engine, split_name: str, queries: dict[str, str], qrel
     index_papers(engine, load_embedder(DEFAULT_MODEL))
     split = BeirSplit(queries, qrels)
     candidates = collect_candidates(engine, split, DEFAULT_MODEL)
-    scores = evaluate(engine, split, candidates, DENSE_WEIGHT)
+    scores = evaluate(engine, split, candidates, DENSE_WEIGHT, DEFAULT_MODEL)
     return f"{scores[Mode.hybrid]['nDCG@10']:.4f}"
 
 

@@ -16,6 +16,7 @@ run signin_flood.py --attempts 20
 run mixed_load.py --papers 400 --clients 10 --duration 3
 run spelling.py --docs 300 --queries 10
 run keyword_engines.py --docs 300 --queries 10
+run rerank.py --docs 200 --queries 10 --grid small
 run vector_engines.py --papers 1000 --queries 5
 run embed.py --abstracts 8 --rounds 1
 echo "bench smoke: every script ran"

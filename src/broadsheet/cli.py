@@ -482,18 +482,18 @@ def eval_beir(
         )
     shown = engine.url.render_as_string() if "://" in str(store_path) else store_path  # no password
     console.print(f"store {shown}: {indexed.total:,} documents, {indexed.embedded:,} embedded now")
-    scores = evaluate.evaluate(engine, qrels_split, candidates, DENSE_WEIGHT)
+    scores = evaluate.evaluate(engine, qrels_split, candidates, DENSE_WEIGHT, name)
     table = Table(title=f"{directory.name} · {split} · {len(qrels_split.queries)} queries · {name}")
     table.add_column("method")
     for measure in evaluate.MEASURE_NAMES.values():
         table.add_column(measure, justify="right")
-    for mode, values in scores.items():
-        label = f"hybrid (dense weight {DENSE_WEIGHT})" if mode == "hybrid" else str(mode)
+    for run, values in scores.items():
+        label = f"hybrid (dense weight {DENSE_WEIGHT}, reranked)" if run == "hybrid" else run
         table.add_row(label, *(f"{v:.4f}" for v in values.values()))
     Console().print(table)
     if tune:
         weights = [round(w * 0.05, 2) for w in range(21)]
-        ranked = evaluate.tune_dense_weight(engine, qrels_split, candidates, weights)
+        ranked = evaluate.tune_dense_weight(engine, qrels_split, candidates, weights, name)
         Console().print(
             "best dense weights (hybrid nDCG@10): "
             + ", ".join(f"{w:.2f}→{s:.4f}" for w, s in ranked[:5])

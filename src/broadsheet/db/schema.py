@@ -134,6 +134,17 @@ paper_vectors = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+passage_vectors = Table(
+    "passage_vectors",
+    metadata,
+    Column("paper_seq", Integer, ForeignKey("papers.seq", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("text_hash", String(32), nullable=False),  # of the passages embedded
+    Column("count", Integer, nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("vectors", LargeBinary, nullable=False),  # float16, count x dim, rows L2-normalised
+)
+
 import_runs = Table(
     "import_runs",
     metadata,

@@ -25,6 +25,7 @@ from broadsheet.search.filters import SearchFilters
 from broadsheet.search.fusion import fuse
 from broadsheet.search.hybrid import Candidates, Mode, normalise_query, retrieve
 from broadsheet.search.indexing import IndexSummary, index_papers
+from broadsheet.search.rerank import rerank
 from broadsheet.sources import beir
 from broadsheet.sources.base import RecordError
 
@@ -119,14 +120,26 @@ def _doc_ids(engine: Engine) -> dict[int, str]:
 
 
 def make_run(
-    candidates: dict[str, Candidates], doc_ids: dict[int, str], mode: Mode, dense_weight: float
+    engine: Engine,
+    candidates: dict[str, Candidates],
+    doc_ids: dict[int, str],
+    mode: Mode,
+    dense_weight: float,
+    model: str | None = None,
 ) -> dict[str, dict[str, float]]:
+    """Each query's first RUN_DEPTH results, as search ranks them; reranked by passages when
+    ``model`` is given and the mode reads vectors."""
     run: dict[str, dict[str, float]] = {}
     for query_id, found in candidates.items():
         lexical = found.lexical if mode != Mode.dense else []
         dense = found.dense if mode != Mode.lexical else []
-        ranked = fuse(lexical, dense, dense_weight)[:RUN_DEPTH]
-        run[query_id] = {doc_ids[f.seq]: f.score for f in ranked}
+        ranked = fuse(lexical, dense, dense_weight)
+        if model is not None and mode != Mode.lexical:
+            ranked = rerank(engine, model, ranked, found.query_vector)
+        ranked = ranked[:RUN_DEPTH]
+        # a score that orders as search does: reranked first, then the fused rest
+        count = len(ranked)
+        run[query_id] = {doc_ids[f.seq]: float(count - rank) for rank, f in enumerate(ranked)}
     return run
 
 
@@ -135,23 +148,49 @@ def measure(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) 
     return {MEASURE_NAMES[m]: float(scores[m]) for m in MEASURES}
 
 
+# what is measured: the mode searched, and whether its head is reranked by passages
+RUNS: dict[str, tuple[Mode, bool]] = {
+    "lexical": (Mode.lexical, False),
+    "dense": (Mode.dense, True),
+    "hybrid": (Mode.hybrid, True),
+    "hybrid, fused only": (Mode.hybrid, False),
+}
+
+
 def evaluate(
-    engine: Engine, split: BeirSplit, candidates: dict[str, Candidates], dense_weight: float
-) -> dict[Mode, dict[str, float]]:
+    engine: Engine,
+    split: BeirSplit,
+    candidates: dict[str, Candidates],
+    dense_weight: float,
+    model: str,
+) -> dict[str, dict[str, float]]:
+    """The measures of each run in RUNS ("hybrid" is what search does)."""
     doc_ids = _doc_ids(engine)
     return {
-        mode: measure(split.qrels, make_run(candidates, doc_ids, mode, dense_weight))
-        for mode in (Mode.lexical, Mode.dense, Mode.hybrid)
+        name: measure(
+            split.qrels,
+            make_run(engine, candidates, doc_ids, mode, dense_weight, model if reranked else None),
+        )
+        for name, (mode, reranked) in RUNS.items()
     }
 
 
 def tune_dense_weight(
-    engine: Engine, split: BeirSplit, candidates: dict[str, Candidates], weights: Iterable[float]
+    engine: Engine,
+    split: BeirSplit,
+    candidates: dict[str, Candidates],
+    weights: Iterable[float],
+    model: str,
 ) -> list[tuple[float, float]]:
     """(weight, hybrid nDCG@10) for each weight, best first."""
     doc_ids = _doc_ids(engine)
     results = [
-        (w, measure(split.qrels, make_run(candidates, doc_ids, Mode.hybrid, w))["nDCG@10"])
+        (
+            w,
+            measure(split.qrels, make_run(engine, candidates, doc_ids, Mode.hybrid, w, model))[
+                "nDCG@10"
+            ],
+        )
         for w in weights
     ]
     return sorted(results, key=lambda r: -r[1])

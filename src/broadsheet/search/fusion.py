@@ -31,6 +31,8 @@ class Fused:
     dense: float | None = None  # raw cosine
     lexical_norm: float = 0.0
     dense_norm: float = 0.0
+    passage: float | None = None  # raw cosine of the paper's closest passage
+    rerank: float | None = None  # the reranked score of the first candidates
 
 
 def min_max(scores: Sequence[float]) -> list[float]:

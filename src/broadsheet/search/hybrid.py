@@ -32,6 +32,7 @@ from broadsheet.search.filters import SearchFilters, why_nothing_passes
 from broadsheet.search.fusion import DENSE_WEIGHT, WEAK_COSINE, Fused, fuse, relevant
 from broadsheet.search.highlight import highlight, query_stems, snippet
 from broadsheet.search.lexical import has_content_words, lexical_search
+from broadsheet.search.rerank import rerank
 from broadsheet.search.spelling import correct_query
 from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
 
@@ -97,27 +98,33 @@ def _dense_candidates(
     filters: SearchFilters,
     model: str,
     query_vector: np.ndarray | Future | None = None,
-) -> tuple[list[tuple[int, float]], str | None]:
-    """Dense candidates, and a notice when semantic search is partial or unavailable."""
+) -> tuple[list[tuple[int, float]], str | None, np.ndarray | None]:
+    """Dense candidates, a notice when semantic search is partial or unavailable, and the
+    query's vector."""
     embedded, total = len(index), cached_paper_count(engine)
     if embedded == 0:
-        return [], "Semantic index not built yet: keyword results only (run `broadsheet index`)."
+        return (
+            [],
+            "Semantic index not built yet: keyword results only (run `broadsheet index`).",
+            None,
+        )
     try:
         if query_vector is None:
             query_vector = _query_vector(model, query)
         elif isinstance(query_vector, Future):
             query_vector = query_vector.result()
     except ModelLoading:
-        return [], WARMING_UP
+        return [], WARMING_UP, None
     except EmbedderUnavailable as exc:
-        return [], f"Semantic search unavailable ({exc}): keyword results only."
+        return [], f"Semantic search unavailable ({exc}): keyword results only.", None
     notice = None
     if embedded < total:
         notice = (
             f"Semantic index covers {embedded:,} of {total:,} papers "
             "(run `broadsheet index`); the rest are found by keywords only."
         )
-    return index.search(query_vector, CANDIDATES, where=filters.conditions()), notice
+    found = index.search(query_vector, CANDIDATES, where=filters.conditions())
+    return found, notice, query_vector
 
 
 def paper_rows(engine: Engine, seqs: list[int]) -> dict[int, dict[str, Any]]:
@@ -219,6 +226,7 @@ class Candidates:
     dense: list[tuple[int, float]]
     mode: Mode  # what could run
     notice: str | None
+    query_vector: np.ndarray | None = None  # when the semantic side ran
 
 
 def retrieve(
@@ -247,14 +255,14 @@ def retrieve(
     if mode in (Mode.hybrid, Mode.lexical):
         lexical = _lexical(engine, query, filters)
     dense: list[tuple[int, float]] = []
-    notice = None
+    notice, vector = None, None
     if semantic is not None:
-        dense, notice = semantic.result()
+        dense, notice, vector = semantic.result()
         if not dense and notice:
             if mode == Mode.dense:
                 lexical = _lexical(engine, query, filters)
             mode = Mode.lexical
-    return Candidates(lexical, dense, mode, notice)
+    return Candidates(lexical, dense, mode, notice, vector if dense else None)
 
 
 def embed_ahead(index: VectorIndex, query: str, mode: Mode, model: str) -> Future | None:
@@ -308,7 +316,9 @@ def search_papers(
         ranked = [] if nothing_close(searched, found) else [f for f in ranked if relevant(f)]
     visible = _visible(engine, [f.seq for f in ranked])
     ranked = [f for f in ranked if f.seq in visible]
-    if request.sort != Sort.relevance:
+    if request.sort == Sort.relevance:
+        ranked = rerank(engine, model, ranked, found.query_vector)
+    else:
         ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
     ranked = _exact_first(ranked, exact)
     if not ranked:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, pairwise
 
+import numpy as np
 from sqlalchemy import Engine
 
 from broadsheet.db.work_locks import holding_part
 from broadsheet.search.embed import Embedder
+from broadsheet.search.passages import store_passages
 from broadsheet.search.vectors import (
     PendingPaper,
     Share,
@@ -38,7 +40,7 @@ class IndexSummary:
 
 def count_pending(engine: Engine, model: str) -> int:
     with engine.connect() as connection:
-        return sum(1 for _ in pending_papers(connection, model))
+        return sum(1 for _ in pending_papers(connection, model, passages=True))
 
 
 def _embed_part(
@@ -49,15 +51,63 @@ def _embed_part(
     progress: Callable[[int], None] | None,
 ) -> int:
     """Embed the papers numbered in ``seqs`` still pending, read again under the part's lock:
-    another process may have finished them since the window was read."""
+    another process may have finished them since the window was read. Their vectors and their
+    passages' vectors are committed together."""
     with engine.connect() as connection:
-        pending = list(pending_papers(connection, embedder.name, seqs=seqs))
+        pending = list(pending_papers(connection, embedder.name, seqs=seqs, passages=True))
     if not pending:
         return 0
-    vectors = embedder.encode([p.text for p in pending], batch_size=batch_size, progress=progress)
+    stale = [p for p in pending if p.text is not None]
+    vectors = embedder.encode([p.text for p in stale], batch_size=batch_size) if stale else None
+    with_passages = [p for p in pending if p.passages is not None]
+    counted = _papers_counter(len(pending), progress)
+    matrices = _embed_passages(embedder, with_passages, batch_size, counted)
     with engine.begin() as connection:
-        store_vectors(connection, embedder.name, pending, vectors)
+        store_vectors(connection, embedder.name, stale, vectors)
+        store_passages(
+            connection, embedder.name, [(p.seq, p.passages_hash) for p in with_passages], matrices
+        )
+    counted(None)
     return len(pending)
+
+
+def _papers_counter(
+    papers: int, progress: Callable[[int], None] | None
+) -> Callable[[float | None], None]:
+    """Reports a part's papers to ``progress`` as the share of its work done grows (a share
+    in [0, 1]; None: all of it)."""
+    reported = 0
+
+    def advance(share: float | None) -> None:
+        nonlocal reported
+        done = papers if share is None else min(papers, int(papers * share))
+        if progress is not None and done > reported:
+            progress(done - reported)
+        reported = max(reported, done)
+
+    return advance
+
+
+def _embed_passages(
+    embedder: Embedder,
+    pending: list[PendingPaper],
+    batch_size: int,
+    share_done: Callable[[float | None], None],
+) -> list[np.ndarray]:
+    """Each paper's passages embedded: one matrix per paper, a row per passage."""
+    flat = [passage for paper in pending for passage in paper.passages or ()]
+    if not flat:
+        return [np.zeros((0, 0), dtype=np.float32) for _ in pending]
+    embedded = 0
+
+    def passages_done(count: int) -> None:
+        nonlocal embedded
+        embedded += count
+        share_done(embedded / len(flat))
+
+    vectors = embedder.encode(flat, batch_size=batch_size, progress=passages_done)
+    bounds = np.cumsum([0] + [len(paper.passages or ()) for paper in pending])
+    return [vectors[start:stop] for start, stop in pairwise(bounds)]
 
 
 def index_papers(
@@ -83,7 +133,12 @@ def index_papers(
             window: list[PendingPaper] = list(
                 islice(
                     pending_papers(
-                        connection, embedder.name, after=after, share=share, part_size=part_size
+                        connection,
+                        embedder.name,
+                        after=after,
+                        share=share,
+                        part_size=part_size,
+                        passages=True,
                     ),
                     WINDOW,
                 )

@@ -14,19 +14,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, delete, func, select
+from sqlalchemy import Connection, Engine, and_, delete, func, null, select
 
 from broadsheet.db.bulk import bulk_insert
-from broadsheet.db.schema import paper_vectors, papers
+from broadsheet.db.schema import paper_vectors, papers, passage_vectors
 from broadsheet.search.embed import paper_text, text_hash
+from broadsheet.search.passages import passages_hash, split_passages
 from broadsheet.search.vector_index import VectorIndex, for_engine
 
 
 @dataclass(frozen=True, slots=True)
 class PendingPaper:
+    """A paper whose vector, or passage vectors, are missing or were made from other text."""
+
     seq: int
-    text: str
+    text: str | None  # None: its vector is current
     text_hash: str
+    passages: list[str] | None = None  # None: its passage vectors are current
+    passages_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +51,31 @@ def pending_papers(
     after: int = -1,
     share: Share | None = None,
     part_size: int = 256,
+    passages: bool = False,
 ) -> Iterator[PendingPaper]:
-    """Papers without a current vector for ``model`` (none yet, or made from other text), in
-    seq order from ``after`` on; only those numbered in ``seqs``, or in the parts of ``part_size``
-    papers that ``share`` takes, when given."""
-    query = (
-        select(papers.c.seq, papers.c.title, papers.c.abstract, paper_vectors.c.text_hash)
-        .select_from(
-            papers.outerjoin(
-                paper_vectors,
-                and_(paper_vectors.c.paper_seq == papers.c.seq, paper_vectors.c.model == model),
-            )
+    """Papers without a current vector for ``model`` (none yet, or made from other text), or
+    also without current passage vectors when ``passages``, in seq order from ``after`` on;
+    only those numbered in ``seqs``, or in the parts of ``part_size`` papers that ``share``
+    takes, when given."""
+    stored_passages = passage_vectors.c.text_hash if passages else null()
+    joined = papers.outerjoin(
+        paper_vectors,
+        and_(paper_vectors.c.paper_seq == papers.c.seq, paper_vectors.c.model == model),
+    )
+    if passages:
+        joined = joined.outerjoin(
+            passage_vectors,
+            and_(passage_vectors.c.paper_seq == papers.c.seq, passage_vectors.c.model == model),
         )
+    query = (
+        select(
+            papers.c.seq,
+            papers.c.title,
+            papers.c.abstract,
+            paper_vectors.c.text_hash,
+            stored_passages,
+        )
+        .select_from(joined)
         .where(papers.c.seq > after)
         .order_by(papers.c.seq)
         .execution_options(yield_per=chunk)
@@ -66,17 +84,29 @@ def pending_papers(
         query = query.where(papers.c.seq >= seqs.start, papers.c.seq < seqs.stop)
     if share is not None and share.of > 1:
         query = query.where((papers.c.seq // part_size) % share.of == share.number)
-    for seq, title, abstract, stored_hash in connection.execute(query):
+    for seq, title, abstract, stored_hash, stored_passages_hash in connection.execute(query):
         text = paper_text(title, abstract)
         current = text_hash(text)
-        if current != stored_hash:
-            yield PendingPaper(seq, text, current)
+        stale_text = current != stored_hash
+        split = split_passages(title, abstract) if passages else []
+        current_passages = passages_hash(split) if split else ""
+        stale_passages = bool(split) and current_passages != stored_passages_hash
+        if stale_text or stale_passages:
+            yield PendingPaper(
+                seq,
+                text if stale_text else None,
+                current,
+                split if stale_passages else None,
+                current_passages,
+            )
 
 
 def store_vectors(
     connection: Connection, model: str, pending: list[PendingPaper], vectors: np.ndarray
 ) -> None:
     """Replace the vectors of ``pending`` papers for ``model`` (in the caller's transaction)."""
+    if not pending:
+        return
     write_vector_rows(connection, model, pending, vectors)
     for_engine(connection).store(connection, model, [p.seq for p in pending], vectors)
 
