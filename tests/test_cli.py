@@ -71,6 +71,11 @@ def test_index_search_and_similar(cli: CliRunner, fixtures: Path) -> None:
     assert payload["mode"] == "hybrid" and payload["notice"] is None
     assert payload["results"][0]["id"] == "2401.00004"
     assert payload["results"][0]["links"]["pdf"] == "https://arxiv.org/pdf/2401.00004"
+    explained = cli.invoke(app, ["search", "protein folding", "--explain", "--limit", "1"])
+    assert "best sentence" in explained.output and "fused score" in explained.output
+    as_json = cli.invoke(app, ["search", "protein folding", "--json", "--explain", "--limit", "1"])
+    assert orjson.loads(as_json.stdout)["results"][0]["explain"]["rerank"] is not None
+    assert "explain" not in payload["results"][0]
     filtered = cli.invoke(app, ["search", "images", "--organisation", "diffusionlab", "--json"])
     assert [r["id"] for r in orjson.loads(filtered.stdout)["results"]] == ["2401.00003"]
     similar = cli.invoke(app, ["similar", "arXiv:2401.00003v1", "--limit", "2", "--json"])

@@ -350,6 +350,12 @@ def search(
     no_cutoff: Annotated[
         bool, typer.Option("--no-cutoff", help="Keep results below the relevance cut-off.")
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Show each result's keyword, meaning, fused and reranked scores."
+        ),
+    ] = False,
 ) -> None:
     """Search every paper by meaning and keywords."""
     import orjson
@@ -389,6 +395,7 @@ def search(
                     "score": round(h.score, 4),
                     "lexical": h.lexical,
                     "dense": h.dense,
+                    **({"explain": h.explanation.as_dict()} if explain and h.explanation else {}),
                 }
                 for h in results.hits
             ],
@@ -408,6 +415,8 @@ def search(
             style="dim",
             highlight=False,
         )
+        if explain and hit.explanation:
+            out.print(f"     {hit.explanation.summary()}", style="dim", highlight=False)
 
 
 @app.command()

@@ -28,6 +28,7 @@ from broadsheet.search.embed import (
     ModelLoading,
     load_query_embedder,
 )
+from broadsheet.search.explain import Explanation, explain
 from broadsheet.search.filters import SearchFilters, why_nothing_passes
 from broadsheet.search.fusion import DENSE_WEIGHT, WEAK_COSINE, Fused, fuse, relevant
 from broadsheet.search.highlight import highlight, query_stems, snippet
@@ -74,6 +75,7 @@ class SearchHit:
     dense: float | None
     title_highlight: str | None = None  # with MARK_START/MARK_END around matched terms
     abstract_highlight: str | None = None
+    explanation: Explanation | None = None  # each stage's score, and why it was kept
 
 
 @dataclass(slots=True)
@@ -329,8 +331,16 @@ def search_papers(
     # a paper deleted or hidden since the count above
     page = [f for f in page if f.seq in rows and rows[f.seq].get("hidden_at") is None]
     marks = _highlights(searched, rows)
+    named = set(exact)
     hits = [
-        SearchHit(rows[f.seq], f.score, f.lexical, f.dense, *marks.get(f.seq, (None, None)))
+        SearchHit(
+            rows[f.seq],
+            f.score,
+            f.lexical,
+            f.dense,
+            *marks.get(f.seq, (None, None)),
+            explanation=explain(f, f.seq in named, request.cutoff),
+        )
         for f in page
     ]
     corrected = correction.query if correction else None

@@ -63,10 +63,26 @@ class DailyPaperOut(BaseModel):
     publishedAt: str
 
 
+class ExplanationOut(BaseModel):
+    lexical: float | None = Field(description="BM25 for the query's words; null: no keyword match")
+    lexical_scaled: float = Field(description="As fused: a fraction of the best BM25")
+    dense: float | None = Field(
+        description="Cosine of the paper's vector; null: not among the closest"
+    )
+    dense_scaled: float = Field(description="As fused: min-max among the closest papers")
+    fused: float = Field(description="The fused score the cut-off reads")
+    passage: float | None = Field(
+        description="Cosine of the closest abstract sentence (reranked only)"
+    )
+    rerank: float | None = Field(description="The second stage's score (the first results only)")
+    kept_because: str = Field(description="Why the result passed the relevance cut-off")
+
+
 class SearchHitOut(BaseModel):
     paper: PaperOut
     score: float = Field(description="Fused relevance in [0, 1]")
     highlight: str | None = Field(None, description="Best abstract window, terms in <mark>")
+    explain: ExplanationOut | None = Field(None, description="With `explain=true` only")
 
 
 class SearchOut(BaseModel):
@@ -118,6 +134,9 @@ def search(
     params: Annotated[SearchParams, Depends(search_params)],
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
     exact: Annotated[bool, Query(description="Search the words as typed, uncorrected")] = False,
+    explain: Annotated[
+        bool, Query(description="Add each result's scores by stage and why it was kept")
+    ] = False,
 ) -> dict[str, Any]:
     """Hybrid (keyword + semantic) search with a relevance cut-off.
 
@@ -148,6 +167,7 @@ def search(
                 "highlight": str(marked(hit.abstract_highlight))
                 if hit.abstract_highlight
                 else None,
+                "explain": hit.explanation.as_dict() if explain and hit.explanation else None,
             }
             for hit in found.hits
         ],

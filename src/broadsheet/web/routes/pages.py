@@ -113,8 +113,10 @@ def search_page(
     request: Request,
     form: Annotated[SearchForm, Depends(read_search_form)],
     exact: Annotated[bool, Query(description="Search the words as typed, uncorrected")] = False,
+    explain: Annotated[bool, Query(description="Admins: each result's scores by stage")] = False,
 ) -> Response:
     params = form.params
+    member = current_member(request)
     engine = read_engine(request)
     lookup = look_up_query(request, params.q)
     if lookup.paper_url:  # an arXiv id or URL typed into the box opens that paper
@@ -145,5 +147,6 @@ def search_page(
         else None,
         lookup=lookup,
         form=form,
+        explain=explain and member is not None and member.is_admin,
         status_code=422 if form.problems else 200,
     )
