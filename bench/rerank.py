@@ -42,11 +42,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def hybrid_ndcg(engine, split, candidates, shares, top) -> float:
+def hybrid_ndcg(engine, split, candidates, shares, top, exact=None) -> float:
     rerank.LEXICAL_SHARE, rerank.DENSE_SHARE, rerank.PASSAGE_SHARE = shares
     rerank.RERANK_TOP = top
+    if exact is not None:
+        rerank.EXACT_SHARE = exact
     doc_ids = evaluate._doc_ids(engine)
-    run = evaluate.make_run(engine, candidates, doc_ids, Mode.hybrid, DENSE_WEIGHT, DEFAULT_MODEL)
+    run = evaluate.make_run(
+        engine, candidates, doc_ids, Mode.hybrid, DENSE_WEIGHT, DEFAULT_MODEL, split.queries
+    )
     return evaluate.measure(split.qrels, run)["nDCG@10"]
 
 
@@ -102,6 +106,12 @@ def measure_rerank(args: argparse.Namespace, data: Path, store: Path) -> None:
         print(f"  {shares[0]:.2f} / {shares[1]:.2f} / {shares[2]:.2f}  top {top:>3}: {score:.4f}")
     best = max(rows, key=lambda row: row[0])
     print(f"best on train: {best[1]} top {best[2]} → {best[0]:.4f}")
+    in_use = rerank.EXACT_SHARE
+    print("\nshare of the query's words held as written, added to the shares in use: train nDCG@10")
+    for exact in (0.0, 0.05, 0.1, 0.2):
+        score = hybrid_ndcg(engine, train, train_candidates, chosen[0], chosen[1], exact)
+        print(f"  exact words × {exact:.2f}: {score:.4f}")
+    rerank.EXACT_SHARE = in_use
 
     test, test_candidates = splits["test"]
     fused_only = evaluate.measure(

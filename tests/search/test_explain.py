@@ -29,7 +29,7 @@ def test_every_hit_explains_its_stages_and_why_it_was_kept(topics_store: Engine)
     assert "best sentence" in top.summary() and "reranked" in top.summary()
     assert set(top.as_dict()) == {
         "lexical", "lexical_scaled", "dense", "dense_scaled", "fused", "passage", "rerank",
-        "kept_because",
+        "exact_words", "kept_because",
     }  # fmt: skip
 
 
@@ -38,8 +38,10 @@ def test_reranked_score_is_the_documented_blend(topics_store: Engine) -> None:
 
     hit = search_papers(topics_store, SearchRequest("protein folding")).hits[0].explanation
     item = Fused(
-        0, hit.fused, hit.lexical, hit.dense, hit.lexical_scaled, hit.dense_scaled, hit.passage
-    )
+        0, hit.fused, hit.lexical, hit.dense, hit.lexical_scaled, hit.dense_scaled, hit.passage,
+        exact_words=hit.exact_words,
+    )  # fmt: skip
+    assert hit.exact_words is not None and 0 < hit.exact_words <= 1
     assert rerank_score(item) == pytest.approx(hit.rerank)
 
 

@@ -19,7 +19,7 @@ from broadsheet.search.passages import (
     split_passages,
     store_passages,
 )
-from broadsheet.search.rerank import rerank
+from broadsheet.search.rerank import EXACT_SHARE, exact_word_share, rerank, word_patterns
 
 BURIED = "Drinking three cups of coffee a day halved the incidence of gout in older men."
 LONG_ABSTRACT = (
@@ -208,3 +208,36 @@ def test_rerank_reorders_the_head_only_and_falls_back_to_the_papers_own_cosine(
     assert ranked[-1].rerank is None  # outside the head
     assert rerank(store, "m", list(fused), None) == fused  # lexical search: nothing to read
     assert rerank(store, "other-model", list(fused), query) == fused
+
+
+def test_words_as_written_count_and_stems_alone_do_not() -> None:
+    patterns = word_patterns("the Normalization of layers")
+    assert len(patterns) == 2  # "the" and "of" are stop words
+    assert exact_word_share(patterns, "Layer normalizations help.") == 0.5
+    assert exact_word_share(patterns, "Surface normals of layers.") == 0.5  # layers, not normal
+    assert exact_word_share(patterns, "NORMALIZATION of LAYERS") == 1.0
+    assert exact_word_share(word_patterns("of the"), "of the") == 1.0  # stop words alone count
+    assert exact_word_share([], "anything") == 0.0
+
+
+def test_a_paper_holding_the_query_word_as_written_goes_first_among_equals(
+    store: Engine,
+) -> None:
+    rows = [
+        ("2401.00001", "Surface normals", "We estimate normals of meshes."),
+        ("2401.00002", "Batch normalization", "We study normalization of activations."),
+    ]
+    _import(store, rows)
+    first, second = (_seq(store, paper_id) for paper_id, _, _ in rows)
+    query = _unit([1.0, 0.0])
+    with store.begin() as connection:
+        same = np.stack([_unit([1.0, 1.0])])
+        store_passages(connection, "m", [(first, "a"), (second, "b")], [same, same])
+    fused = [
+        Fused(first, 1.0, lexical=5.0, dense=0.5, lexical_norm=1.0, dense_norm=1.0),
+        Fused(second, 1.0, lexical=5.0, dense=0.5, lexical_norm=1.0, dense_norm=1.0),
+    ]
+    ranked = rerank(store, "m", fused, query, query="normalization")
+    assert [f.seq for f in ranked] == [second, first]
+    assert [f.exact_words for f in ranked] == [1.0, 0.0]
+    assert ranked[0].rerank - ranked[1].rerank == pytest.approx(EXACT_SHARE)

@@ -126,6 +126,7 @@ def make_run(
     mode: Mode,
     dense_weight: float,
     model: str | None = None,
+    queries: dict[str, str] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Each query's first RUN_DEPTH results, as search ranks them; reranked by passages when
     ``model`` is given and the mode reads vectors."""
@@ -135,7 +136,8 @@ def make_run(
         dense = found.dense if mode != Mode.lexical else []
         ranked = fuse(lexical, dense, dense_weight)
         if model is not None and mode != Mode.lexical:
-            ranked = rerank(engine, model, ranked, found.query_vector)
+            query = (queries or {}).get(query_id)
+            ranked = rerank(engine, model, ranked, found.query_vector, query=query)
         ranked = ranked[:RUN_DEPTH]
         # a score that orders as search does: reranked first, then the fused rest
         count = len(ranked)
@@ -169,7 +171,15 @@ def evaluate(
     return {
         name: measure(
             split.qrels,
-            make_run(engine, candidates, doc_ids, mode, dense_weight, model if reranked else None),
+            make_run(
+                engine,
+                candidates,
+                doc_ids,
+                mode,
+                dense_weight,
+                model if reranked else None,
+                split.queries,
+            ),
         )
         for name, (mode, reranked) in RUNS.items()
     }

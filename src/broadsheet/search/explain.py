@@ -20,6 +20,7 @@ class Explanation:
     fused: float
     passage: float | None  # cosine of the paper's closest sentence; None: not reranked
     rerank: float | None  # the reranked score, for the first results only
+    exact_words: float | None  # share of the query's words the paper holds as written
     kept_because: str
 
     def as_dict(self) -> dict[str, float | str | None]:
@@ -38,6 +39,8 @@ class Explanation:
         parts.append(f"fused {self.fused:.3f}")
         if self.passage is not None:
             parts.append(f"best sentence {self.passage:.3f}")
+        if self.exact_words is not None:
+            parts.append(f"words as written {self.exact_words:.0%}")
         if self.rerank is not None:
             parts.append(f"reranked {self.rerank:.3f}")
         return " · ".join(parts) + f" · {self.kept_because}"
@@ -65,5 +68,6 @@ def explain(item: Fused, exact: bool = False, cutoff: bool = True) -> Explanatio
         fused=item.score,
         passage=item.passage,
         rerank=item.rerank,
+        exact_words=item.exact_words,
         kept_because=kept_because(item, exact, cutoff),
     )

@@ -33,6 +33,7 @@ class Fused:
     dense_norm: float = 0.0
     passage: float | None = None  # raw cosine of the paper's closest passage
     rerank: float | None = None  # the reranked score of the first candidates
+    exact_words: float | None = None  # share of the query's words the paper holds as written
 
 
 def min_max(scores: Sequence[float]) -> list[float]:

@@ -319,7 +319,7 @@ def search_papers(
     visible = _visible(engine, [f.seq for f in ranked])
     ranked = [f for f in ranked if f.seq in visible]
     if request.sort == Sort.relevance:
-        ranked = rerank(engine, model, ranked, found.query_vector)
+        ranked = rerank(engine, model, ranked, found.query_vector, query=searched)
     else:
         ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
     ranked = _exact_first(ranked, exact)

@@ -6,10 +6,15 @@ itself: what is kept and how many are found still follow the fused score and its
 
 from __future__ import annotations
 
-import numpy as np
-from sqlalchemy import Engine
+import re
 
+import numpy as np
+from sqlalchemy import Engine, select
+
+from broadsheet.db.membership import is_one_of
+from broadsheet.db.schema import papers
 from broadsheet.search.fusion import Fused
+from broadsheet.search.lexical import query_terms
 from broadsheet.search.passages import best_passages
 
 RERANK_TOP = 50
@@ -19,6 +24,11 @@ RERANK_TOP = 50
 LEXICAL_SHARE = 0.40
 DENSE_SHARE = 0.10
 PASSAGE_SHARE = 0.50
+# The share of the query's words a paper holds as written (or plural), not only as stems:
+# "normalization" is stemmed to "normal", which surface normals match too. On SciFact's train
+# split 0.10 is neutral (0.7522 against 0.7523 without; 0.20 gives 0.7476); on the daily
+# papers it lifts the papers that say "normalization" above those about normals.
+EXACT_SHARE = 0.10
 
 
 def rerank_score(item: Fused) -> float:
@@ -29,7 +39,31 @@ def rerank_score(item: Fused) -> float:
         LEXICAL_SHARE * item.lexical_norm
         + DENSE_SHARE * item.dense_norm
         + PASSAGE_SHARE * (passage or 0.0)
+        + EXACT_SHARE * (item.exact_words or 0.0)
     )
+
+
+def word_patterns(query: str) -> list[re.Pattern[str]]:
+    """One pattern per content word of ``query``: the word as written, or its plural."""
+    return [
+        re.compile(rf"\b{re.escape(word)}(?:s|es)?\b", re.IGNORECASE) for word in query_terms(query)
+    ]
+
+
+def exact_word_share(patterns: list[re.Pattern[str]], text: str) -> float:
+    if not patterns:
+        return 0.0
+    return sum(1 for pattern in patterns if pattern.search(text)) / len(patterns)
+
+
+def _texts(engine: Engine, seqs: list[int]) -> dict[int, str]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(papers.c.seq, papers.c.title, papers.c.abstract).where(
+                is_one_of(connection, papers.c.seq, seqs)
+            )
+        )
+        return {seq: f"{title or ''} {abstract or ''}" for seq, title, abstract in rows}
 
 
 def rerank(
@@ -38,6 +72,7 @@ def rerank(
     ranked: list[Fused],
     query_vector: np.ndarray | None,
     top: int | None = None,
+    query: str | None = None,
 ) -> list[Fused]:
     """``ranked`` with its first ``top`` (RERANK_TOP) reordered by :func:`rerank_score`
     (unchanged without a query vector, or when none of them has passage vectors)."""
@@ -49,8 +84,12 @@ def rerank(
         best = best_passages(connection, model, [f.seq for f in head], query_vector)
     if not best:
         return ranked
+    patterns = word_patterns(query) if query and EXACT_SHARE else []
+    texts = _texts(engine, [f.seq for f in head]) if patterns else {}
     for item in head:
         item.passage = best.get(item.seq)
+        if patterns:
+            item.exact_words = exact_word_share(patterns, texts.get(item.seq, ""))
         item.rerank = rerank_score(item)
     head = sorted(head, key=lambda f: (-(f.rerank or 0.0), f.seq))
     return head + ranked[top:]

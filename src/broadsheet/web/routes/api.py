@@ -75,6 +75,9 @@ class ExplanationOut(BaseModel):
         description="Cosine of the closest abstract sentence (reranked only)"
     )
     rerank: float | None = Field(description="The second stage's score (the first results only)")
+    exact_words: float | None = Field(
+        description="Share of the query's words the paper holds as written (reranked only)"
+    )
     kept_because: str = Field(description="Why the result passed the relevance cut-off")
 
 
