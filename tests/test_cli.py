@@ -65,6 +65,7 @@ def test_index_search_and_similar(cli: CliRunner, fixtures: Path) -> None:
     indexed = cli.invoke(app, ["index"])
     assert indexed.exit_code == 0, indexed.output
     assert "embedded now" in indexed.output and "12" in indexed.output
+    assert "embedded, for reranking" in indexed.output
     result = cli.invoke(app, ["search", "protein folding", "--json", "--limit", "3"])
     assert result.exit_code == 0, result.output
     payload = orjson.loads(result.stdout)

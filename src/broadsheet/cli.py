@@ -288,7 +288,8 @@ def index(
     except EmbedderUnavailable as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from exc
-    pending = count_pending(engine, embedder.name)
+    passages = get_settings().embed_passages
+    pending = count_pending(engine, embedder.name, passages)
     with _embedding_progress(rate=True) as progress:
         task = progress.add_task(f"embedding ({embedder.name})", total=pending)
 
@@ -296,11 +297,17 @@ def index(
             progress.advance(task, papers)
 
         if workers > 1:
-            job = IndexJob(get_settings().database_url, name, device, batch_size, part_size)
+            settings = get_settings()
+            job = IndexJob(settings.database_url, name, device, batch_size, part_size, passages)
             summary = index_in_processes(job, workers, progress=advance)
         else:
             summary = index_papers(
-                engine, embedder, batch_size=batch_size, progress=advance, part_size=part_size
+                engine,
+                embedder,
+                batch_size=batch_size,
+                progress=advance,
+                part_size=part_size,
+                passages=passages,
             )
     with _embedding_progress(transient=True) as progress:
         task = progress.add_task("vector graph", total=None)
@@ -318,6 +325,7 @@ def index(
         ("seconds", f"{summary.seconds:.1f}"),
         ("papers/s", f"{summary.papers_per_second:.1f}"),
         ("vector search", f"HNSW graph of {graph_size:,}" if graph_size else "exact"),
+        ("abstract sentences", "embedded, for reranking" if passages else "off (settings)"),
         (
             "keyword search",
             f"saved index of {saved_keywords:,}" if saved_keywords is not None else "in the store",

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "all-MiniLM-L6-v2", description="sentence-transformers model name or path for search."
     )
+    embed_passages: bool = Field(
+        True,
+        description="`broadsheet index` also embeds each abstract sentence by sentence, for "
+        "search to rerank its first results by their closest sentence (SciFact hybrid "
+        "nDCG@10 0.738 -> 0.749). It about doubles the time each new paper takes to embed.",
+    )
     warm_up_search: bool = Field(
         False,
         description="Load the embedding model and vector index when the app starts (set by "

@@ -107,6 +107,16 @@ def test_index_embeds_each_sentence_and_the_buried_one_answers_its_claim(
     assert found.hits[0].paper["id"] == "2401.00001"
 
 
+def test_passages_can_be_left_out(store: Engine, embedder) -> None:
+    _import(store)
+    assert index_papers(store, embedder, passages=False).embedded == 3
+    assert _passage_counts(store, embedder.name) == {}
+    assert count_pending(store, embedder.name, passages=False) == 0
+    assert count_pending(store, embedder.name) == 3  # they are still missing, when asked for
+    found = search_papers(store, SearchRequest("coffee cups and gout in older men"))
+    assert found.hits and found.hits[0].explanation.rerank is None  # nothing to rerank by
+
+
 def test_an_edited_abstract_re_embeds_that_paper_only(store: Engine, embedder) -> None:
     _import(store)
     index_papers(store, embedder)

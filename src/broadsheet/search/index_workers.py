@@ -31,6 +31,7 @@ class IndexJob:
     device: str = "cpu"
     batch_size: int = 64
     part_size: int = 256
+    passages: bool = True
 
 
 def threads_per_worker(workers: int) -> int:
@@ -57,7 +58,15 @@ def _index_share(job: IndexJob, number: int, of: int) -> int:
     try:
         embedder = load_embedder(job.model, device=job.device, threads=threads_per_worker(of))
         share = Share(number, of)
-        summary = index_papers(engine, embedder, job.batch_size, _count, job.part_size, share=share)
+        summary = index_papers(
+            engine,
+            embedder,
+            job.batch_size,
+            _count,
+            job.part_size,
+            share=share,
+            passages=job.passages,
+        )
         return summary.embedded
     finally:
         engine.dispose()

@@ -38,9 +38,9 @@ class IndexSummary:
         return self.embedded / self.seconds if self.seconds else 0.0
 
 
-def count_pending(engine: Engine, model: str) -> int:
+def count_pending(engine: Engine, model: str, passages: bool = True) -> int:
     with engine.connect() as connection:
-        return sum(1 for _ in pending_papers(connection, model, passages=True))
+        return sum(1 for _ in pending_papers(connection, model, passages=passages))
 
 
 def _embed_part(
@@ -49,12 +49,13 @@ def _embed_part(
     seqs: range,
     batch_size: int,
     progress: Callable[[int], None] | None,
+    passages: bool = True,
 ) -> int:
     """Embed the papers numbered in ``seqs`` still pending, read again under the part's lock:
     another process may have finished them since the window was read. Their vectors and their
     passages' vectors are committed together."""
     with engine.connect() as connection:
-        pending = list(pending_papers(connection, embedder.name, seqs=seqs, passages=True))
+        pending = list(pending_papers(connection, embedder.name, seqs=seqs, passages=passages))
     if not pending:
         return 0
     stale = [p for p in pending if p.text is not None]
@@ -117,12 +118,13 @@ def index_papers(
     progress: Callable[[int], None] | None = None,
     part_size: int = PART,
     share: Share | None = None,
+    passages: bool = True,
 ) -> IndexSummary:
     """Embed every paper whose vector for this model is missing or stale; never re-embed others.
 
     The papers are read once, in seq order, a window at a time; parts that another process
     held are looked at again once the rest is done. ``share`` takes only some of the parts
-    (one process of ``index --workers N``).
+    (one process of ``index --workers N``). ``passages``: also each abstract's sentences.
     """
     summary = IndexSummary(model=embedder.name)
     started = time.perf_counter()
@@ -138,7 +140,7 @@ def index_papers(
                         after=after,
                         share=share,
                         part_size=part_size,
-                        passages=True,
+                        passages=passages,
                     ),
                     WINDOW,
                 )
@@ -154,7 +156,9 @@ def index_papers(
             with holding_part(engine, job, part) as held:
                 if held:
                     seqs = range(part * part_size, (part + 1) * part_size)
-                    summary.embedded += _embed_part(engine, embedder, seqs, batch_size, progress)
+                    summary.embedded += _embed_part(
+                        engine, embedder, seqs, batch_size, progress, passages
+                    )
                 elif held_elsewhere is None:  # another process embeds these
                     held_elsewhere = part
             after = (part + 1) * part_size - 1
