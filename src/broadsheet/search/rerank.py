@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import papers
@@ -56,14 +56,15 @@ def exact_word_share(patterns: list[re.Pattern[str]], text: str) -> float:
     return sum(1 for pattern in patterns if pattern.search(text)) / len(patterns)
 
 
-def _texts(engine: Engine, seqs: list[int]) -> dict[int, str]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(papers.c.seq, papers.c.title, papers.c.abstract).where(
-                is_one_of(connection, papers.c.seq, seqs)
-            )
+def _texts(connection: Connection, seqs: list[int]) -> dict[int, str]:
+    """Title and abstract of each paper, for the words as written (only these two columns:
+    ``papers_by_seq`` would join organisations too)."""
+    rows = connection.execute(
+        select(papers.c.seq, papers.c.title, papers.c.abstract).where(
+            is_one_of(connection, papers.c.seq, seqs)
         )
-        return {seq: f"{title or ''} {abstract or ''}" for seq, title, abstract in rows}
+    )
+    return {seq: f"{title or ''} {abstract or ''}" for seq, title, abstract in rows}
 
 
 def rerank(
@@ -80,12 +81,13 @@ def rerank(
     head = ranked[:top]
     if query_vector is None or not head:
         return ranked
-    with engine.connect() as connection:
-        best = best_passages(connection, model, [f.seq for f in head], query_vector)
-    if not best:
-        return ranked
+    seqs = [f.seq for f in head]
     patterns = word_patterns(query) if query and EXACT_SHARE else []
-    texts = _texts(engine, [f.seq for f in head]) if patterns else {}
+    with engine.connect() as connection:  # one connection for both reads
+        best = best_passages(connection, model, seqs, query_vector)
+        if not best:
+            return ranked
+        texts = _texts(connection, seqs) if patterns else {}
     for item in head:
         item.passage = best.get(item.seq)
         if patterns:
