@@ -19,7 +19,8 @@ from broadsheet.search.passages import (
     split_passages,
     store_passages,
 )
-from broadsheet.search.rerank import EXACT_SHARE, exact_word_share, rerank, word_patterns
+from broadsheet.search.rerank import EXACT_SHARE, rerank
+from broadsheet.search.written_words import exact_word_share, word_patterns
 
 BURIED = "Drinking three cups of coffee a day halved the incidence of gout in older men."
 LONG_ABSTRACT = (
@@ -223,7 +224,8 @@ def test_rerank_reorders_the_head_only_and_falls_back_to_the_papers_own_cosine(
 def test_words_as_written_count_and_stems_alone_do_not() -> None:
     patterns = word_patterns("the Normalization of layers")
     assert len(patterns) == 2  # "the" and "of" are stop words
-    assert exact_word_share(patterns, "Layer normalizations help.") == 0.5
+    assert exact_word_share(patterns, "Layer normalizations help.") == 1.0  # singular, plural
+    assert exact_word_share(patterns, "Normalizations help.") == 0.5
     assert exact_word_share(patterns, "Surface normals of layers.") == 0.5  # layers, not normal
     assert exact_word_share(patterns, "NORMALIZATION of LAYERS") == 1.0
     assert exact_word_share(word_patterns("of the"), "of the") == 1.0  # stop words alone count

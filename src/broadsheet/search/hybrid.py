@@ -36,6 +36,7 @@ from broadsheet.search.lexical import has_content_words, lexical_search
 from broadsheet.search.rerank import rerank
 from broadsheet.search.spelling import correct_query
 from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
+from broadsheet.search.written_words import favour_written_words
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
@@ -171,7 +172,7 @@ def _lexical(engine: Engine, query: str, filters: SearchFilters) -> list[tuple[i
         hits = lexical_search(
             connection, query, CANDIDATES, filters, papers_count=cached_paper_count(engine)
         )
-        return [(h.seq, h.score) for h in hits]
+        return favour_written_words(connection, query, [(h.seq, h.score) for h in hits])
 
 
 def typed_arxiv_id(query: str) -> str | None:

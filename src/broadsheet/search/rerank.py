@@ -6,16 +6,12 @@ itself: what is kept and how many are found still follow the fused score and its
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
-from broadsheet.db.membership import is_one_of
-from broadsheet.db.schema import papers
 from broadsheet.search.fusion import Fused
-from broadsheet.search.lexical import query_terms
 from broadsheet.search.passages import best_passages
+from broadsheet.search.written_words import exact_word_share, paper_texts, word_patterns
 
 RERANK_TOP = 50
 # Tuned on SciFact's train split (python bench/rerank.py): 0.40 / 0.10 / 0.50 gives 0.7523
@@ -43,30 +39,6 @@ def rerank_score(item: Fused) -> float:
     )
 
 
-def word_patterns(query: str) -> list[re.Pattern[str]]:
-    """One pattern per content word of ``query``: the word as written, or its plural."""
-    return [
-        re.compile(rf"\b{re.escape(word)}(?:s|es)?\b", re.IGNORECASE) for word in query_terms(query)
-    ]
-
-
-def exact_word_share(patterns: list[re.Pattern[str]], text: str) -> float:
-    if not patterns:
-        return 0.0
-    return sum(1 for pattern in patterns if pattern.search(text)) / len(patterns)
-
-
-def _texts(connection: Connection, seqs: list[int]) -> dict[int, str]:
-    """Title and abstract of each paper, for the words as written (only these two columns:
-    ``papers_by_seq`` would join organisations too)."""
-    rows = connection.execute(
-        select(papers.c.seq, papers.c.title, papers.c.abstract).where(
-            is_one_of(connection, papers.c.seq, seqs)
-        )
-    )
-    return {seq: f"{title or ''} {abstract or ''}" for seq, title, abstract in rows}
-
-
 def rerank(
     engine: Engine,
     model: str,
@@ -87,7 +59,7 @@ def rerank(
         best = best_passages(connection, model, seqs, query_vector)
         if not best:
             return ranked
-        texts = _texts(connection, seqs) if patterns else {}
+        texts = paper_texts(connection, seqs) if patterns else {}
     for item in head:
         item.passage = best.get(item.seq)
         if patterns:
