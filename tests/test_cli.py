@@ -137,3 +137,22 @@ def test_digest_send_and_dry_run(
     again = cli.invoke(app, ["digest", "send", "--date", str(day)])
     assert again.exit_code == 0 and len(smtp.messages) == 1
     assert cli.invoke(app, ["digest", "send", "--period", "hourly"]).exit_code == 2
+
+
+def test_cite_writes_bibtex_and_ris_in_the_order_asked(cli: CliRunner, fixtures: Path) -> None:
+    import bibtexparser
+    import rispy
+
+    cli.invoke(app, ["import", str(fixtures / "daily_papers" / "good.json")])
+    result = cli.invoke(app, ["cite", "arXiv:2312.00752v2", "2312.00001"])
+    assert result.exit_code == 1 and "not in this store: 2312.00001" in result.output
+    ids = ["https://arxiv.org/abs/2312.00752", "2312.00752"]
+    result = cli.invoke(app, ["cite", *ids])
+    assert result.exit_code == 0, result.output
+    entries = bibtexparser.parse_string(result.output).entries
+    assert [e["eprint"] for e in entries] == ["2312.00752", "2312.00752"]
+    assert entries[0].key != entries[1].key
+    result = cli.invoke(app, ["cite", "--format", "ris", "2312.00752"])
+    assert result.exit_code == 0, result.output
+    [record] = rispy.loads(result.output)
+    assert record["accession_number"] == "arXiv:2312.00752"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -461,6 +462,35 @@ def similar(
         Console().print(
             f"{item.similarity:.3f}  {item.paper['id']}  {item.paper['title']}", highlight=False
         )
+
+
+class CitationFormat(StrEnum):
+    bibtex = "bibtex"
+    ris = "ris"
+
+
+@app.command()
+def cite(
+    paper_ids: Annotated[
+        list[str], typer.Argument(help="arXiv ids (any spelling) or stored ids, in order.")
+    ],
+    format: Annotated[CitationFormat, typer.Option("--format", "-f")] = CitationFormat.bibtex,
+) -> None:
+    """Papers as BibTeX (arXiv's eprint fields) or RIS, for LaTeX or a reference manager."""
+    from broadsheet.papers.citations import bibtex, ris
+    from broadsheet.papers.ids import canonical_id
+    from broadsheet.papers.repository import get_paper
+
+    with _store().connect() as connection:
+        found = [
+            (paper_id, get_paper(connection, canonical_id(paper_id))) for paper_id in paper_ids
+        ]
+    missing = [paper_id for paper_id, paper in found if paper is None]
+    if missing:
+        console.print(f"[red]error[/red] not in this store: {', '.join(missing)}")
+        raise typer.Exit(1)
+    write = bibtex if format == CitationFormat.bibtex else ris
+    typer.echo(write([paper for _, paper in found], get_settings().base_url), nl=False)
 
 
 @eval_app.command("beir")

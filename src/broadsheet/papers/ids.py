@@ -117,3 +117,11 @@ def abs_url(paper_id: str) -> str:
 
 def pdf_url(paper_id: str) -> str:
     return f"https://arxiv.org/pdf/{paper_id}"
+
+
+def canonical_id(paper_id: str) -> str:
+    """An arXiv id in any spelling as stored (no version); other ids as given."""
+    try:
+        return parse_arxiv_id(paper_id).id
+    except InvalidArxivId:
+        return paper_id

@@ -39,12 +39,14 @@ from broadsheet.search.hybrid import SearchRequest, search_papers
 from broadsheet.web import format as formatting
 from broadsheet.web.auth import SignInRequired, sign_in_url
 from broadsheet.web.errors import describe, heading_for, wants_json
+from broadsheet.web.links import coins_title
 from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.routes import (
     accounts,
     api,
     assets,
+    citations,
     community,
     docs,
     feeds,
@@ -78,6 +80,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["full_datetime"] = formatting.full_datetime
     templates.env.filters["iso_utc"] = formatting.iso_utc
     templates.env.globals.update(can_edit_comment=can_edit, can_delete_comment=can_delete)
+    templates.env.globals.update(coins_title=coins_title)
     templates.env.globals.update(
         site_name=settings.site_name, csrf_token=csrf_token, csrf_header=CSRF_HEADER
     )
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # third-party builds first: the more specific mount must match before /static
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(citations.router)  # before the paper page's /papers/{id:path}
     app.include_router(pages.router)
     app.include_router(assets.router)
     app.include_router(author_routes.router)

@@ -1,8 +1,13 @@
-"""Absolute links to this site, for documents read away from it (Atom feeds)."""
+"""Absolute links to this site, for documents read away from it (Atom feeds, citations)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import Request
+
+from broadsheet.papers.citations import coins
 
 
 def site_url(request: Request) -> str:
@@ -17,3 +22,8 @@ def site_url(request: Request) -> str:
     if "base_url" in settings.model_fields_set:
         return settings.base_url.rstrip("/")
     return str(request.base_url).rstrip("/")
+
+
+def coins_title(paper: Mapping[str, Any], request: Request) -> str:
+    """The COinS span's title for a card (a template global)."""
+    return coins(paper, site_url(request))

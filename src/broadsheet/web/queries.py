@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from broadsheet.feed.periods import FIRST_DAY, LAST_DAY, Period
 from broadsheet.feed.views import FeedPage, FeedSort, default_feed_day, feed_page
-from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
+from broadsheet.papers.ids import canonical_id
 from broadsheet.papers.repository import get_paper
 from broadsheet.search.embed import DEFAULT_MODEL
 from broadsheet.search.filters import DateRangeReversed, SearchFilters
@@ -52,14 +52,6 @@ def load_feed(
         return feed_page(
             connection, period, day, sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
-
-
-def canonical_id(paper_id: str) -> str:
-    """An arXiv id in any spelling as stored (no version); other ids as given."""
-    try:
-        return parse_arxiv_id(paper_id).id
-    except InvalidArxivId:
-        return paper_id
 
 
 def load_paper(

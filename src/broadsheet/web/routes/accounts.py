@@ -14,6 +14,7 @@ from broadsheet.community.accounts import AccountError, Member, create_member
 from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.signin import sign_in
 from broadsheet.community.votes import NoSuchPaper, set_vote
+from broadsheet.papers.ids import canonical_id
 from broadsheet.web.auth import (
     client_address,
     end_session,
@@ -21,7 +22,6 @@ from broadsheet.web.auth import (
     start_session,
     voted_paper,
 )
-from broadsheet.web.queries import canonical_id
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 

@@ -27,6 +27,7 @@ from broadsheet.community.moderation import (
 )
 from broadsheet.community.submissions import ArxivUnavailable, SubmissionError, submit_paper
 from broadsheet.community.votes import NoSuchPaper, set_vote
+from broadsheet.papers.ids import canonical_id
 from broadsheet.web.auth import (
     current_member,
     require_member,
@@ -34,7 +35,6 @@ from broadsheet.web.auth import (
     sign_in_first,
     vote_intent,
 )
-from broadsheet.web.queries import canonical_id
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.security import require_csrf
 

@@ -13,8 +13,10 @@ from broadsheet.db.version import current_version
 from broadsheet.feed.organisations import organisation_page
 from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedPage, FeedSort, utc_now
+from broadsheet.papers.citations import highwire_tags
 from broadsheet.papers.ids import is_arxiv_id
 from broadsheet.web.auth import current_member
+from broadsheet.web.links import site_url
 from broadsheet.web.lookup import look_up_query
 from broadsheet.web.paging import Paging, paging
 from broadsheet.web.queries import (
@@ -91,6 +93,7 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
         similar=similar,
         comments=comments,
         arxiv=is_arxiv_id(paper["id"]),
+        citation_tags=highwire_tags(paper, site_url(request)),
         max_length=MAX_COMMENT,
         voted=voted_for(request, [paper["id"], *(s.paper["id"] for s in similar)]),
     )
