@@ -416,3 +416,44 @@ def test_submit_shows_progress_while_it_waits_and_explains_a_failure(page, arxiv
     assert "arXiv" in text and "http" not in text and "errno" not in text.lower()
     expect(page.get_by_role("button", name="Submit")).to_be_enabled()
     expect(page.locator("#submit-progress")).to_be_hidden()
+
+
+def test_member_saves_a_paper_into_a_new_collection_and_finds_it_in_the_library(page) -> None:
+    page.goto("/signup")
+    page.get_by_label("Username").fill("librarian")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")
+
+    page.goto("/papers/2401.10241")
+    title = page.locator("h1").inner_text()
+    page.locator("#save summary").click()
+    page.get_by_label("New collection").fill("Reading group")
+    page.locator("#save").get_by_role("button", name="Save").click()
+    page.wait_for_url("**/papers/2401.10241?saved=1#save")
+    expect(page.locator("#save [role=status]")).to_have_text("Saved.")
+    assert page.get_by_label("Reading group").is_checked()
+    page.get_by_label("Private note (markdown, only you see it)").fill("Check **table 2**.")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.locator(".note strong")).to_have_text("table 2")
+    page.screenshot(path=ARTIFACTS / "save-to-collection.png", full_page=True)
+
+    page.get_by_role("link", name="Library").click()
+    page.get_by_role("link", name=re.compile(r"Reading group \(1\)")).click()
+    card = page.locator("article.card")
+    expect(card).to_have_count(1)
+    assert card.locator("h2").inner_text() == title
+    page.get_by_role("button", name="Mark read").click()
+    expect(page.locator(".library-entry")).to_contain_text("read")
+    page.goto("/library?show=unread")
+    expect(page.locator("article.card")).to_have_count(0)
+
+    # on the feed, the card's button says saved, and unsaves in place (htmx, no reload)
+    page.goto("/?date=2023-11-30")
+    saved = page.locator("#paper-2401\\.10241 .save-button")
+    page.evaluate("window.notReloaded = true")
+    expect(saved).to_have_attribute("aria-pressed", "true")
+    saved.click()
+    expect(page.locator("#paper-2401\\.10241 .save-button")).to_have_text("☆ Save")
+    assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=ARTIFACTS / "library-after-unsave.png", full_page=True)

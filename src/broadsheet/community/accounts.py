@@ -118,6 +118,12 @@ def authenticate(engine: Engine, username: str, password: str) -> Member:
     return _member(row)
 
 
+def find_member(connection: Connection, username: str) -> Member | None:
+    """The member by username, in any letter case."""
+    row = _find(connection, username)
+    return _member(row) if row is not None else None
+
+
 def get_member(connection: Connection, member_id: int) -> Member | None:
     row = connection.execute(select(users).where(users.c.id == member_id)).first()
     return None if row is None else _member(row)

@@ -191,6 +191,49 @@ votes = Table(
     Index("ix_votes_paper_id", "paper_id"),
 )
 
+# A member's library: the papers they saved, with read/unread and a private note each.
+saved_papers = Table(
+    "saved_papers",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("saved_at", DateTime, nullable=False),
+    Column("read_at", DateTime),  # unread while empty
+    Column("note", Text),  # markdown as written; rendered and sanitised on display
+    Column("note_updated_at", DateTime),
+    Index("ix_saved_papers_paper_id", "paper_id"),
+)
+
+# Named collections of saved papers: private, shared by link, or public on the profile.
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("visibility", String(8), nullable=False),  # private, link, public
+    Column("share_token", String(32), nullable=False, unique=True),  # the /c/{token} address
+    Column("created_at", DateTime, nullable=False),
+)
+# One name per member in any letter case ("Reading group" and "reading group" are one).
+Index(
+    "uq_collections_user_name", collections.c.user_id, func.lower(collections.c.name), unique=True
+)
+
+collection_papers = Table(
+    "collection_papers",
+    metadata,
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_at", DateTime, nullable=False),
+    Index("ix_collection_papers_paper_id", "paper_id"),
+)
+
 comments = Table(
     "comments",
     metadata,

@@ -50,6 +50,7 @@ from broadsheet.web.routes import (
     community,
     docs,
     feeds,
+    library,
     pages,
     password,
     subscriptions,
@@ -124,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(citations.router)  # before the paper page's /papers/{id:path}
+    app.include_router(library.actions)
+    app.include_router(library.pages)
     app.include_router(pages.router)
     app.include_router(assets.router)
     app.include_router(author_routes.router)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from broadsheet.community.accounts import Member
+from broadsheet.community.library import saved_paper_ids
 from broadsheet.community.votes import voted_papers
 from broadsheet.digest.subscriptions import has_subscription, mail_is_configured
 from broadsheet.web.auth import current_member
@@ -18,6 +19,7 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     templates = request.app.state.templates
     context.setdefault("member", current_member(request))
     context.setdefault("voted", set())
+    context.setdefault("saved", getattr(request.state, "saved", set()))
     context.update(_digest_frame(request, context["member"]))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
@@ -38,17 +40,22 @@ def render_fragment(request: Request, template: str, **context) -> Markup:
     """A template rendered to HTML for embedding in a page (or caching)."""
     context.setdefault("member", current_member(request))
     context.setdefault("voted", set())
+    context.setdefault("saved", getattr(request.state, "saved", set()))
     html = request.app.state.templates.get_template(template).render(request=request, **context)
     return Markup(html)
 
 
 def voted_for(request: Request, paper_ids: Iterable[str]) -> set[str]:
-    """Which of the shown papers the signed-in member upvotes."""
+    """Which of the shown papers the signed-in member upvotes (and, for the page's save
+    buttons, which are in their library)."""
     member = current_member(request)
     if member is None:
         return set()
+    ids = list(paper_ids)
     with request.app.state.engine.connect() as connection:
-        return voted_papers(connection, member, paper_ids)
+        # the same cards show the save buttons: which are in the member's library
+        request.state.saved = saved_paper_ids(connection, member, ids)
+        return voted_papers(connection, member, ids)
 
 
 def is_htmx(request: Request) -> bool:

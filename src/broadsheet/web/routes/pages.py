@@ -28,6 +28,7 @@ from broadsheet.web.queries import (
     run_search,
 )
 from broadsheet.web.render import is_htmx, render, render_fragment, voted_for
+from broadsheet.web.routes.library import paper_library_panel
 from broadsheet.web.search_form import SearchForm, read_search_form
 from broadsheet.web.stores import read_engine
 
@@ -94,6 +95,7 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
         comments=comments,
         arxiv=is_arxiv_id(paper["id"]),
         citation_tags=highwire_tags(paper, site_url(request)),
+        library=paper_library_panel(request, paper["id"]),
         max_length=MAX_COMMENT,
         voted=voted_for(request, [paper["id"], *(s.paper["id"] for s in similar)]),
     )
