@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from broadsheet.config import get_settings
 from broadsheet.db.engine import make_engine, migrate
+from daily_store import _daily_store, daily_store  # noqa: F401 (fixtures for every test)
 from databases import drop_database, new_database_url
 from helpers import SHARED_DATA
 from smtp_sink import SmtpSink, smtp_sink

@@ -37,6 +37,8 @@ AXE_PAGES = {
     "submit": "/submit",
     "settings": "/settings",
     "library": "/library",
+    "for-you": "/for-you",
+    "for-you-signals": "/for-you/signals",
     "paper-member": "/papers/2312.00752",
     "organisation": "/organisations/cartesia-ai",
     "author": "/authors/Penghui%20Qi",
@@ -94,7 +96,14 @@ def axe_browser(axe_site: str):
 def open_for_axe(axe_browser, axe_site: str, path: str, width: str):
     """A tab in which scripts may be injected (only here: the site's pages keep the policy)."""
     browser, member = axe_browser
-    signed_in = path in ("/settings", "/submit", "/library", "/papers/2312.00752")
+    signed_in = path in (
+        "/settings",
+        "/submit",
+        "/library",
+        "/papers/2312.00752",
+        "/for-you",
+        "/for-you/signals",
+    )
     context = browser.new_context(
         base_url=axe_site,
         viewport=WIDTHS[width],

@@ -204,6 +204,15 @@ saved_papers = Table(
     Index("ix_saved_papers_paper_id", "paper_id"),
 )
 
+# "Not interested": papers a member dismissed, negatives for their "for you" model.
+dismissed_papers = Table(
+    "dismissed_papers",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("dismissed_at", DateTime, nullable=False),
+)
+
 # Named collections of saved papers: private, shared by link, or public on the profile.
 collections = Table(
     "collections",

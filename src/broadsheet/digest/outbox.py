@@ -128,7 +128,7 @@ class ForYou:
         picks = self._recommender.picks(member_id, limit=FOR_YOU * 3)
         return (
             [self.by_id[p.paper_id] for p in picks],
-            [f"similar to “{p.because}” you upvoted" for p in picks],
+            [p.reason for p in picks],
         )
 
     def close(self) -> None:

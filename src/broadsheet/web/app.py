@@ -50,6 +50,7 @@ from broadsheet.web.routes import (
     community,
     docs,
     feeds,
+    for_you,
     library,
     pages,
     password,
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(citations.router)  # before the paper page's /papers/{id:path}
     app.include_router(library.actions)
+    app.include_router(for_you.actions)
+    app.include_router(for_you.pages)
     app.include_router(library.pages)
     app.include_router(pages.router)
     app.include_router(assets.router)

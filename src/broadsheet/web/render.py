@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from broadsheet.community.accounts import Member
+from broadsheet.community.dismissals import dismissed_ids
 from broadsheet.community.library import saved_paper_ids
 from broadsheet.community.votes import voted_papers
 from broadsheet.digest.subscriptions import has_subscription, mail_is_configured
@@ -20,6 +21,7 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     context.setdefault("member", current_member(request))
     context.setdefault("voted", set())
     context.setdefault("saved", getattr(request.state, "saved", set()))
+    context.setdefault("dismissed", getattr(request.state, "dismissed", set()))
     context.update(_digest_frame(request, context["member"]))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
@@ -41,13 +43,14 @@ def render_fragment(request: Request, template: str, **context) -> Markup:
     context.setdefault("member", current_member(request))
     context.setdefault("voted", set())
     context.setdefault("saved", getattr(request.state, "saved", set()))
+    context.setdefault("dismissed", getattr(request.state, "dismissed", set()))
     html = request.app.state.templates.get_template(template).render(request=request, **context)
     return Markup(html)
 
 
 def voted_for(request: Request, paper_ids: Iterable[str]) -> set[str]:
-    """Which of the shown papers the signed-in member upvotes (and, for the page's save
-    buttons, which are in their library)."""
+    """Which of the shown papers the signed-in member upvotes (and, for the page's save and
+    👎 buttons, which are in their library and which they dismissed)."""
     member = current_member(request)
     if member is None:
         return set()
@@ -55,6 +58,7 @@ def voted_for(request: Request, paper_ids: Iterable[str]) -> set[str]:
     with request.app.state.engine.connect() as connection:
         # the same cards show the save buttons: which are in the member's library
         request.state.saved = saved_paper_ids(connection, member, ids)
+        request.state.dismissed = dismissed_ids(connection, member, ids)
         return voted_papers(connection, member, ids)
 
 

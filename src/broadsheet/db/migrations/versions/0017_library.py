@@ -1,4 +1,5 @@
-"""A member's library: saved papers (read/unread, a private note) and named collections.
+"""A member's library: saved papers (read/unread, a private note), named collections, and the
+papers they dismissed ("not interested").
 
 Revision ID: 0017
 Revises: 0016
@@ -79,8 +80,30 @@ def upgrade() -> None:
         )
         op.create_index("ix_collection_papers_paper_id", "collection_papers", ["paper_id"])
 
+    if "dismissed_papers" not in existing:
+        op.create_table(
+            "dismissed_papers",
+            sa.Column("user_id", sa.Integer, nullable=False),
+            sa.Column("paper_id", sa.String(64), nullable=False),
+            sa.Column("dismissed_at", sa.DateTime, nullable=False),
+            sa.PrimaryKeyConstraint("user_id", "paper_id", name="pk_dismissed_papers"),
+            sa.ForeignKeyConstraint(
+                ["user_id"],
+                ["users.id"],
+                ondelete="CASCADE",
+                name="fk_dismissed_papers_user_id_users",
+            ),
+            sa.ForeignKeyConstraint(
+                ["paper_id"],
+                ["papers.id"],
+                ondelete="CASCADE",
+                name="fk_dismissed_papers_paper_id_papers",
+            ),
+        )
+
 
 def downgrade() -> None:
+    op.drop_table("dismissed_papers")
     op.drop_table("collection_papers")
     op.drop_table("collections")
     op.drop_table("saved_papers")
