@@ -258,3 +258,50 @@ def test_two_senders_at_once_send_every_digest_exactly_once(
     with digest_store.connect() as connection:
         statuses = connection.execute(select(digest_outbox.c.status)).scalars().all()
     assert statuses == ["sent"] * len(emails)
+
+
+def test_a_member_gets_new_papers_by_whom_they_follow(
+    digest_store: Engine, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from broadsheet.community.accounts import create_member
+    from broadsheet.community.follows import Kind, follow
+
+    with digest_store.begin() as connection:
+        upsert_papers(
+            connection,
+            [
+                Paper(
+                    id="2401.00009",
+                    title_raw="Followed author's quiet paper",
+                    abstract_raw="Nobody upvoted this yet.",
+                    source="test",
+                    authors=["Grace Hopper", "Someone Else"],
+                    published_at=datetime(2024, 1, 8, 12),
+                    upvotes=0,
+                ),
+                Paper(
+                    id="2312.00009",
+                    title_raw="An old paper by her",
+                    abstract_raw="From before the digest's window.",
+                    source="test",
+                    authors=["Grace Hopper"],
+                    published_at=datetime(2023, 12, 1, 12),
+                ),
+            ],
+        )
+    reader = create_member(digest_store, "reader", "long enough password")
+    follow(digest_store, reader, Kind.author, "grace hopper")
+    _confirmed(digest_store, "r@example.org")
+    with digest_store.begin() as connection:
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.email == "r@example.org")
+            .values(user_id=reader.id)
+        )
+    monkeypatch.setattr("broadsheet.digest.compose.TRENDING", 1)
+    _send(digest_store, smtp)
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    assert "FROM PEOPLE YOU FOLLOW" in text
+    assert "Followed author's quiet paper" in text
+    assert "by Grace Hopper, whom you follow" in text
+    assert "An old paper by her" not in text

@@ -38,6 +38,7 @@ AXE_PAGES = {
     "settings": "/settings",
     "library": "/library",
     "for-you": "/for-you",
+    "following": "/following",
     "for-you-signals": "/for-you/signals",
     "paper-member": "/papers/2312.00752",
     "organisation": "/organisations/cartesia-ai",
@@ -103,6 +104,8 @@ def open_for_axe(axe_browser, axe_site: str, path: str, width: str):
         "/papers/2312.00752",
         "/for-you",
         "/for-you/signals",
+        "/following",
+        "/authors/Penghui%20Qi",
     )
     context = browser.new_context(
         base_url=axe_site,

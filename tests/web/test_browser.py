@@ -457,3 +457,22 @@ def test_member_saves_a_paper_into_a_new_collection_and_finds_it_in_the_library(
     expect(page.locator("#paper-2401\\.10241 .save-button")).to_have_text("☆ Save")
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=ARTIFACTS / "library-after-unsave.png", full_page=True)
+
+
+def test_member_follows_an_author_and_reads_their_papers_on_following(page) -> None:
+    page.goto("/signup")
+    page.get_by_label("Username").fill("follower")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")
+    page.goto("/authors/Penghui%20Qi")
+    titles = page.locator("article.card h2").all_inner_texts()
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="Follow").click()
+    expect(page.locator(".follow-button")).to_have_text("Following ✓")
+    assert page.evaluate("window.notReloaded") is True
+    page.get_by_role("link", name="Following", exact=True).click()
+    page.wait_for_url("**/following")
+    expect(page.locator(".following-list li")).to_have_count(1)
+    assert page.locator("article.card h2").all_inner_texts() == titles
+    page.screenshot(path=ARTIFACTS / "following.png", full_page=True)

@@ -213,6 +213,28 @@ dismissed_papers = Table(
     Column("dismissed_at", DateTime, nullable=False),
 )
 
+# Authors and organisations a member follows: their new papers on /following and in the digest.
+followed_authors = Table(
+    "followed_authors",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("author_id", Integer, ForeignKey("authors.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+followed_organisations = Table(
+    "followed_organisations",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "organisation_id",
+        Integer,
+        ForeignKey("organisations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("created_at", DateTime, nullable=False),
+)
+
 # Named collections of saved papers: private, shared by link, or public on the profile.
 collections = Table(
     "collections",

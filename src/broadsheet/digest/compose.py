@@ -28,6 +28,7 @@ TRENDING = 10
 UNFOLDED = compat32.clone(max_line_length=998)  # one-line List-Unsubscribe (RFC 5322's limit)
 PER_TOPIC = 5
 FOR_YOU = 5
+FOLLOWING = 10
 
 
 @dataclass(slots=True)
@@ -72,8 +73,10 @@ def build_digest(
     topics: dict[str, list[dict[str, Any]]],
     already_sent: set[str],
     for_you: tuple[list[dict[str, Any]], list[str]] = ([], []),
+    following: tuple[list[dict[str, Any]], list[str]] = ([], []),
 ) -> Digest:
-    """Choose the papers: trending first, then each topic's matches, then the member's picks.
+    """Choose the papers: trending first, then each topic's matches, then new papers by whom
+    the member follows, then the member's picks.
 
     A paper appears once, in the first section that has it, and never if sent before.
     """
@@ -87,6 +90,14 @@ def build_digest(
         if fresh:
             reasons = [f"matches your topic “{topic}”"] * len(fresh)
             sections.append(DigestSection(f"Matching “{topic}”", fresh, reasons))
+    theirs, why_theirs = following
+    fresh = [(p, r) for p, r in zip(theirs, why_theirs, strict=True) if p["id"] not in shown]
+    fresh = fresh[:FOLLOWING]
+    shown.update(p["id"] for p, _ in fresh)
+    if fresh:
+        sections.append(
+            DigestSection("From people you follow", [p for p, _ in fresh], [r for _, r in fresh])
+        )
     picks, why = for_you
     chosen = [(p, r) for p, r in zip(picks, why, strict=True) if p["id"] not in shown][:FOR_YOU]
     if chosen:

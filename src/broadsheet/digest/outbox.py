@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from broadsheet.community.follows import followed, following_feed, why_followed
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.bulk import insert_ignoring_conflicts
 from broadsheet.db.claims import claiming
@@ -134,6 +135,20 @@ class ForYou:
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
+
+
+def followed_papers(
+    connection: Connection, member_id: int | None, current: Window
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """New papers by the authors and organisations the member follows, with whom each is by:
+    published in the period or the week before it, as topic matches are."""
+    if member_id is None:
+        return [], []
+    since = datetime.combine(current.first - timedelta(days=RECENT_DAYS), datetime.min.time())
+    before = datetime.combine(current.last + timedelta(days=1), datetime.min.time())
+    found = following_feed(connection, member_id, limit=50, since=since, before=before)
+    who = followed(connection, member_id)
+    return found, [why_followed(paper, who) for paper in found]
 
 
 def topic_search(engine: Engine) -> Callable[[str, Window], list[dict[str, Any]]]:
@@ -347,8 +362,9 @@ class _Run:
             return "skipped"
         topics = {topic: self.search(topic, self.window) for topic in subscriber.topics}
         picks = self.for_you.papers(row.user_id) if row.user_id is not None else ([], [])
+        theirs = followed_papers(connection, row.user_id, self.window)
         sent = self.sent_before.get(subscriber.id, set())
-        digest = build_digest(subscriber, self.day, self.trending, topics, sent, picks)
+        digest = build_digest(subscriber, self.day, self.trending, topics, sent, picks, theirs)
         if not digest.paper_ids:
             _finish(connection, row.id, "empty")
             return "empty"
@@ -384,8 +400,10 @@ def preview_digests(
         subscriber = subscriber_from_row(row)
         topics = {topic: search(topic, current) for topic in subscriber.topics}
         picks = for_you.papers(row.user_id) if row.user_id is not None else ([], [])
+        with engine.connect() as connection:
+            theirs = followed_papers(connection, row.user_id, current)
         sent = sent_before[row.id]
-        digests.append(build_digest(subscriber, day, trending, topics, sent, picks))
+        digests.append(build_digest(subscriber, day, trending, topics, sent, picks, theirs))
     for_you.close()
     return digests
 

@@ -50,6 +50,7 @@ from broadsheet.web.routes import (
     community,
     docs,
     feeds,
+    follows,
     for_you,
     library,
     pages,
@@ -128,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(citations.router)  # before the paper page's /papers/{id:path}
     app.include_router(library.actions)
     app.include_router(for_you.actions)
+    app.include_router(follows.actions)
+    app.include_router(follows.pages)
     app.include_router(for_you.pages)
     app.include_router(library.pages)
     app.include_router(pages.router)

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
+from broadsheet.community.follows import Kind, is_following
 from broadsheet.feed.authors import MAX_NAME_CHARS, author_page
+from broadsheet.web.auth import current_member
 from broadsheet.web.queries import PAGE_SIZE
 from broadsheet.web.render import render, voted_for
 from broadsheet.web.stores import read_engine
@@ -23,7 +25,18 @@ def author(
 ) -> HTMLResponse:
     with read_engine(request).connect() as connection:
         found = author_page(connection, name, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        following = found is not None and is_following(
+            connection, current_member(request), Kind.author, found.name
+        )
     if found is None:
         raise HTTPException(404, f"No author {name!r} here.")
     voted = voted_for(request, [p["id"] for p in found.papers])
-    return render(request, "author.html", author=found, page=page, page_size=PAGE_SIZE, voted=voted)
+    return render(
+        request,
+        "author.html",
+        author=found,
+        page=page,
+        page_size=PAGE_SIZE,
+        voted=voted,
+        is_following=following,
+    )

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from broadsheet.community.comments import MAX_COMMENT, list_comments
+from broadsheet.community.follows import Kind, is_following
 from broadsheet.db.version import current_version
 from broadsheet.feed.organisations import organisation_page
 from broadsheet.feed.periods import Period
@@ -107,10 +108,15 @@ def organisation(
 ) -> HTMLResponse:
     with read_engine(request).connect() as connection:
         found = organisation_page(connection, slug, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        following = found is not None and is_following(
+            connection, current_member(request), Kind.organisation, found.slug
+        )
     if found is None:
         raise HTTPException(404, f"No organisation {slug!r} here.")
     voted = voted_for(request, [p["id"] for p in found.papers])
-    return render(request, "organisation.html", org=found, page=page, voted=voted)
+    return render(
+        request, "organisation.html", org=found, page=page, voted=voted, is_following=following
+    )
 
 
 @router.get("/search", response_class=HTMLResponse)

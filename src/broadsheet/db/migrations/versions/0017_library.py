@@ -1,5 +1,5 @@
 """A member's library: saved papers (read/unread, a private note), named collections, and the
-papers they dismissed ("not interested").
+papers they dismissed ("not interested"), and the authors and organisations they follow.
 
 Revision ID: 0017
 Revises: 0016
@@ -101,8 +101,30 @@ def upgrade() -> None:
             ),
         )
 
+    for table, column, target in (
+        ("followed_authors", "author_id", "authors"),
+        ("followed_organisations", "organisation_id", "organisations"),
+    ):
+        if table in existing:
+            continue
+        op.create_table(
+            table,
+            sa.Column("user_id", sa.Integer, nullable=False),
+            sa.Column(column, sa.Integer, nullable=False),
+            sa.Column("created_at", sa.DateTime, nullable=False),
+            sa.PrimaryKeyConstraint("user_id", column, name=f"pk_{table}"),
+            sa.ForeignKeyConstraint(
+                ["user_id"], ["users.id"], ondelete="CASCADE", name=f"fk_{table}_user_id_users"
+            ),
+            sa.ForeignKeyConstraint(
+                [column], [f"{target}.id"], ondelete="CASCADE", name=f"fk_{table}_{column}_{target}"
+            ),
+        )
+
 
 def downgrade() -> None:
+    op.drop_table("followed_organisations")
+    op.drop_table("followed_authors")
     op.drop_table("dismissed_papers")
     op.drop_table("collection_papers")
     op.drop_table("collections")
