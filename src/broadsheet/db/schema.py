@@ -172,7 +172,8 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("username", String(40), nullable=False, unique=True),
-    Column("email", String(320)),
+    Column("email", String(320)),  # optional, for password resets
+    Column("email_verified_at", DateTime),  # a reset mails only a verified address
     Column("password_hash", Text, nullable=False),  # argon2id
     Column("is_admin", Boolean, nullable=False, server_default=text("0")),
     # bumped by sign-out, a password change or an admin's revocation: older sessions end
@@ -233,6 +234,19 @@ followed_organisations = Table(
         primary_key=True,
     ),
     Column("created_at", DateTime, nullable=False),
+)
+
+# A member's API tokens: only a hash of each is kept (the token is shown once, at creation).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256, hex
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Index("ix_api_tokens_user_id", "user_id"),
 )
 
 # Named collections of saved papers: private, shared by link, or public on the profile.

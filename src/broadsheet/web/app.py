@@ -43,8 +43,10 @@ from broadsheet.web.links import coins_title
 from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.routes import (
+    account_data,
     accounts,
     api,
+    api_member,
     assets,
     citations,
     community,
@@ -130,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(library.actions)
     app.include_router(for_you.actions)
     app.include_router(follows.actions)
+    app.include_router(account_data.actions)
+    app.include_router(account_data.pages)
     app.include_router(follows.pages)
     app.include_router(for_you.pages)
     app.include_router(library.pages)
@@ -142,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(password.router)
     app.include_router(community.router)
     app.include_router(community.submit_router)
+    app.include_router(api_member.router)  # before /api/papers/{id:path}: no overlap, clearer
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(docs.router)

@@ -6,9 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 
 from broadsheet.community.accounts import Member
+from broadsheet.community.api_tokens import member_tokens
 from broadsheet.community.ratelimit import RateLimited
+from broadsheet.db.schema import users
 from broadsheet.digest.confirmation import MAIL_SETTINGS, send_confirmation
 from broadsheet.digest.mailer import DeliveryError
 from broadsheet.digest.outbox import delivery_failures
@@ -31,22 +34,31 @@ router = APIRouter(include_in_schema=False)
 MemberDep = Annotated[Member, Depends(require_member)]
 
 
-def _page(request: Request, member: Member, status_code: int = 200, **context) -> HTMLResponse:
+def settings_view(
+    request: Request, member: Member, status_code: int = 200, **context
+) -> HTMLResponse:
+    """The settings page (``context``: what a refused or finished form has to say)."""
     engine = request.app.state.engine
     failures = delivery_failures(engine) if member.is_admin else []
+    with engine.connect() as connection:
+        account = connection.execute(
+            select(users.c.email, users.c.email_verified_at).where(users.c.id == member.id)
+        ).first()
+        tokens = member_tokens(connection, member.id)
     subscription = member_subscription(engine, member.id)
     settings = request.app.state.settings
     mail_ready = mail_is_configured(settings)
     return render(
         request, "settings.html", status_code, subscription=subscription, failures=failures,
         cooldown_minutes=settings.confirmation_cooldown_minutes, mail_ready=mail_ready,
-        mail_settings=MAIL_SETTINGS if member.is_admin and not mail_ready else (), **context,
+        mail_settings=MAIL_SETTINGS if member.is_admin and not mail_ready else (),
+        account=account, tokens=tokens, **context,
     )  # fmt: skip
 
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, member: MemberDep) -> HTMLResponse:
-    return _page(request, member)
+    return settings_view(request, member)
 
 
 @router.post("/settings/digest", dependencies=[Depends(require_csrf)])
@@ -69,9 +81,9 @@ def save_digest(
         if outcome.link is not None:
             send_confirmation(settings, app.state.secret, outcome.link)
     except (InvalidEmail, AddressTaken) as exc:
-        return _page(request, member, 422, error=str(exc))
+        return settings_view(request, member, 422, error=str(exc))
     except RateLimited as exc:
-        response = _page(request, member, 429, error=str(exc))
+        response = settings_view(request, member, 429, error=str(exc))
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except DeliveryError:

@@ -1,5 +1,6 @@
 """A member's library: saved papers (read/unread, a private note), named collections, and the
-papers they dismissed ("not interested"), and the authors and organisations they follow.
+papers they dismissed ("not interested"), the authors and organisations they follow, their
+API tokens, and when the account's email address was verified.
 
 Revision ID: 0017
 Revises: 0016
@@ -121,8 +122,31 @@ def upgrade() -> None:
             ),
         )
 
+    if "api_tokens" not in existing:
+        op.create_table(
+            "api_tokens",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("user_id", sa.Integer, nullable=False),
+            sa.Column("name", sa.String(80), nullable=False),
+            sa.Column("token_hash", sa.String(64), nullable=False),
+            sa.Column("created_at", sa.DateTime, nullable=False),
+            sa.Column("last_used_at", sa.DateTime),
+            sa.ForeignKeyConstraint(
+                ["user_id"], ["users.id"], ondelete="CASCADE", name="fk_api_tokens_user_id_users"
+            ),
+            sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+        )
+        op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("users")}
+    if "email_verified_at" not in columns:
+        with op.batch_alter_table("users") as batch:
+            batch.add_column(sa.Column("email_verified_at", sa.DateTime))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("email_verified_at")
+    op.drop_table("api_tokens")
     op.drop_table("followed_organisations")
     op.drop_table("followed_authors")
     op.drop_table("dismissed_papers")
