@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
+from threadpoolctl import threadpool_limits
 
 from broadsheet.community.accounts import create_member
 from broadsheet.config import Settings
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="SQLite file to build, or reuse")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    threadpool_limits(1)  # as `broadsheet serve` runs the math libraries in each worker
 
     with tempfile.TemporaryDirectory() as folder:
         path = args.store or Path(folder) / "for_you.db"

@@ -18,5 +18,6 @@ run spelling.py --docs 300 --queries 10
 run keyword_engines.py --docs 300 --queries 10
 run rerank.py --docs 200 --queries 10 --grid small
 run vector_engines.py --papers 1000 --queries 5
+run for_you.py --papers 1000 --signals 100 --requests 3
 run embed.py --abstracts 8 --rounds 1
 echo "bench smoke: every script ran"

@@ -113,3 +113,23 @@ def test_the_signals_list_names_each_kind(daily_store: Engine) -> None:
     dismiss(daily_store, member, third)
     kinds = {(s.paper_id, s.kind) for s in member_signal_papers(daily_store, member.id)}
     assert kinds == {(first, "upvoted"), (second, "saved"), (third, "dismissed")}
+
+
+def test_a_hidden_paper_leaves_the_picks(daily_store: Engine) -> None:
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    member = _member(daily_store)
+    for paper_id in _embedded(daily_store, TOPIC)[:3]:
+        save_paper(daily_store, member, paper_id)
+    first = for_you_page(daily_store, member.id, DEFAULT_MODEL, limit=5)
+    top = first.picks[0][0]["id"]
+    with daily_store.begin() as connection:
+        connection.execute(
+            update(papers).where(papers.c.id == top).values(hidden_at=datetime(2024, 5, 1))
+        )
+    again = for_you_page(daily_store, member.id, DEFAULT_MODEL, limit=5)
+    ids = [p["id"] for p, _ in again.picks]
+    assert top not in ids and len(ids) == 5
+    assert ids[:4] == [p["id"] for p, _ in first.picks[1:]]

@@ -21,6 +21,7 @@ from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.vector_index import vectors_of
 from broadsheet.search.vectors import vector_index
 
+HIDDEN_ROOM = 10  # extra neighbours asked for, in place of hidden ones
 NO_SIGNALS = "Upvote or save a few papers (☆ Save): this page learns from them."
 NO_VECTORS = (
     "None of the papers you liked has a vector yet: this page ranks by meaning once "
@@ -50,9 +51,9 @@ def for_you_page(
     direction = fitted.weights[:-1]
     query = (direction / (np.linalg.norm(direction) or 1.0)).astype(np.float32)
     skip = set(signals.liked) | set(signals.dismissed)
-    found = vector_index(engine, model).search(
-        query, offset + limit + len(skip), where=[papers.c.hidden_at.is_(None)]
-    )
+    # hidden papers are dropped below with the rest: a ``where`` here would read every
+    # visible paper's key to filter the graph's answer
+    found = vector_index(engine, model).search(query, offset + limit + len(skip) + HIDDEN_ROOM)
     with engine.connect() as connection:
         ids = dict(
             connection.execute(
