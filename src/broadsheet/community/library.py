@@ -118,15 +118,19 @@ def remove_paper(engine: Engine, member: Member, paper_id: str) -> None:
 
 def set_read(engine: Engine, member: Member, paper_id: str, read: bool) -> None:
     """Mark a saved paper read or unread (saving it first when it is not in the library)."""
-    now = _now()
+    _update_entry(engine, member, paper_id, read_at=_now() if read else None)
+
+
+def _update_entry(engine: Engine, member: Member, paper_id: str, **values: Any) -> None:
+    """Change the member's library entry for the paper, saving the paper first if need be."""
     with engine.begin() as connection:
         ratelimit.hit(connection, SAVES, f"member:{member.id}")
         _visible_paper(connection, paper_id)
-        _save(connection, member, paper_id, now)
+        _save(connection, member, paper_id, _now())
         connection.execute(
             update(saved_papers)
             .where(saved_papers.c.user_id == member.id, saved_papers.c.paper_id == paper_id)
-            .values(read_at=now if read else None)
+            .values(**values)
         )
 
 
@@ -142,16 +146,7 @@ def set_note(engine: Engine, member: Member, paper_id: str, body: str) -> str | 
     """Store the member's private note on a paper (markdown, shown cleaned as comments are);
     an empty note clears it. The paper is saved if it was not."""
     note = checked_note(body)
-    now = _now()
-    with engine.begin() as connection:
-        ratelimit.hit(connection, SAVES, f"member:{member.id}")
-        _visible_paper(connection, paper_id)
-        _save(connection, member, paper_id, now)
-        connection.execute(
-            update(saved_papers)
-            .where(saved_papers.c.user_id == member.id, saved_papers.c.paper_id == paper_id)
-            .values(note=note, note_updated_at=now)
-        )
+    _update_entry(engine, member, paper_id, note=note, note_updated_at=_now())
     return note
 
 

@@ -27,9 +27,12 @@ FORMATS: dict[str, tuple[Writer, str]] = {
 }
 
 
-def _download(request: Request, papers: list[Mapping[str, Any]], name: str, kind: str) -> Response:
+def citation_download(
+    request: Request, papers: list[Mapping[str, Any]], name: str, kind: str
+) -> Response:
+    """``papers`` as a ``.bib`` or ``.ris`` attachment named after ``name``."""
     write, media_type = FORMATS[kind]
-    filename = "".join(c if c.isalnum() or c in ".-" else "_" for c in name) + "." + kind
+    filename = "".join(c if c.isalnum() or c in ".-" else "_" for c in name)[:80] + "." + kind
     return Response(
         write(papers, site_url(request)),
         media_type=media_type,
@@ -49,13 +52,13 @@ def _paper(request: Request, paper_id: str) -> dict[str, Any]:
 @router.get("/papers/{paper_id:path}.bib")
 def paper_bibtex(request: Request, paper_id: str) -> Response:
     paper = _paper(request, paper_id)
-    return _download(request, [paper], paper["id"], "bib")
+    return citation_download(request, [paper], paper["id"], "bib")
 
 
 @router.get("/papers/{paper_id:path}.ris")
 def paper_ris(request: Request, paper_id: str) -> Response:
     paper = _paper(request, paper_id)
-    return _download(request, [paper], paper["id"], "ris")
+    return citation_download(request, [paper], paper["id"], "ris")
 
 
 def _search_page(request: Request, form: SearchForm) -> list[dict[str, Any]]:
@@ -80,11 +83,11 @@ def _search_page(request: Request, form: SearchForm) -> list[dict[str, Any]]:
 def search_bibtex(
     request: Request, form: Annotated[SearchForm, Depends(read_search_form)]
 ) -> Response:
-    return _download(request, _search_page(request, form), "broadsheet-search", "bib")
+    return citation_download(request, _search_page(request, form), "broadsheet-search", "bib")
 
 
 @router.get("/search.ris")
 def search_ris(
     request: Request, form: Annotated[SearchForm, Depends(read_search_form)]
 ) -> Response:
-    return _download(request, _search_page(request, form), "broadsheet-search", "ris")
+    return citation_download(request, _search_page(request, form), "broadsheet-search", "ris")

@@ -44,7 +44,7 @@ from broadsheet.web.auth import current_member, require_member, safe_next, sign_
 from broadsheet.web.format import xml_text
 from broadsheet.web.links import site_url
 from broadsheet.web.render import is_htmx, render
-from broadsheet.web.routes.citations import FORMATS
+from broadsheet.web.routes.citations import FORMATS, citation_download
 from broadsheet.web.security import require_csrf
 from broadsheet.web.stores import read_engine
 
@@ -196,7 +196,7 @@ def library_page(
 
 
 @pages.get("/library.{kind}")
-def library_download(
+def librarycitation_download(
     request: Request,
     kind: str,
     member: MemberDep,
@@ -208,17 +208,7 @@ def library_download(
         raise HTTPException(404, f"No library.{kind}: ask for library.bib or library.ris.")
     entries, _, chosen = _library_query(request, member, show, collection, q)
     name = f"library-{chosen.name}" if chosen else "library"
-    return _download(request, [entry.paper for entry in entries], name, kind)
-
-
-def _download(request: Request, papers: list[dict[str, Any]], name: str, kind: str) -> Response:
-    write, media_type = FORMATS[kind]
-    filename = "".join(c if c.isalnum() or c in ".-" else "_" for c in name)[:80] + "." + kind
-    return Response(
-        write(papers, site_url(request)),
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return citation_download(request, [entry.paper for entry in entries], name, kind)
 
 
 def _shared(request: Request, token: str) -> tuple[Collection, list[dict[str, Any]]]:
@@ -240,7 +230,7 @@ def shared_page(request: Request, token: Annotated[str, Path(max_length=64)]) ->
 def _shared_file(request: Request, token: str, kind: str) -> Response:
     found, papers = _shared(request, token)
     if kind in FORMATS:
-        return _download(request, papers, found.name, kind)
+        return citation_download(request, papers, found.name, kind)
     base = site_url(request)
     feed = FeedGenerator()
     feed.id(f"{base}/c/{found.share_token}")
