@@ -133,3 +133,27 @@ def test_a_hidden_paper_leaves_the_picks(daily_store: Engine) -> None:
     ids = [p["id"] for p, _ in again.picks]
     assert top not in ids and len(ids) == 5
     assert ids[:4] == [p["id"] for p, _ in first.picks[1:]]
+
+
+def test_the_feed_sorted_for_you_puts_the_saved_topic_first(daily_store: Engine) -> None:
+    from broadsheet.feed.for_you import member_scores
+    from broadsheet.feed.periods import Period
+    from broadsheet.feed.views import feed_page
+    from daily_store import WEEK_DAY
+
+    member = _member(daily_store)
+    for paper_id in _embedded(daily_store, TOPIC)[:5]:
+        save_paper(daily_store, member, paper_id)
+
+    def scores(ids: list[str]) -> dict[str, float]:
+        return member_scores(daily_store, member.id, DEFAULT_MODEL, ids)
+
+    with daily_store.connect() as connection:
+        shared = feed_page(connection, Period.weekly, WEEK_DAY, limit=100)
+        mine = feed_page(connection, Period.weekly, WEEK_DAY, limit=100, personal=scores)
+    assert mine.personal and not shared.personal and mine.sort_name == "for_you"
+    assert {p["id"] for p in mine.papers} == {p["id"] for p in shared.papers}  # same papers
+    on = [n for n, p in enumerate(mine.papers) if _topic_of(daily_store, p["id"]) == "on"]
+    on_shared = [n for n, p in enumerate(shared.papers) if _topic_of(daily_store, p["id"]) == "on"]
+    assert on[:3] == [0, 1, 2]
+    assert sum(on) / len(on) < sum(on_shared) / len(on_shared)

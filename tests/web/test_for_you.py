@@ -61,3 +61,13 @@ def test_each_signal_can_be_removed(site: TestClient, store: Engine) -> None:
     assert site.get("/for-you/signals").text.count("None.") == 3
     bad = post(site, "/for-you/signals/remove", {"paper_id": IDS[0], "kind": "everything"})
     assert bad.status_code == 422
+
+
+def test_the_feed_offers_a_for_you_sort_to_members_only(site: TestClient) -> None:
+    assert "sort=for_you" not in site.get("/?date=2024-01-10").text
+    anonymous = site.get("/?date=2024-01-10&sort=for_you")
+    assert anonymous.status_code == 200 and "Graph networks over-smooth" in anonymous.text
+    sign_up(site, "ada")
+    page = site.get("/?date=2024-01-10&sort=for_you").text
+    assert "sort=for_you" in page and "meanwhile it is trending" in page
+    assert site.get("/?sort=sideways").status_code == 422

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import papers
-from broadsheet.digest.for_you import Pick, fit, member_signals, shared_sample
+from broadsheet.digest.for_you import Pick, fit, load_vectors, member_signals, shared_sample
 from broadsheet.feed.cards import card
 from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.vector_index import vectors_of
@@ -97,3 +97,22 @@ def member_signal_papers(engine: Engine, member_id: int) -> list[Signal]:
         for i in signals.liked
     ]
     return liked + [Signal(i, titles.get(i, i), "dismissed") for i in signals.dismissed]
+
+
+def member_scores(
+    engine: Engine, member_id: int, model: str, paper_ids: list[str]
+) -> dict[str, float]:
+    """The member's model's score of each of ``paper_ids`` that has a vector (the feed's
+    "for you" sort); empty while the member has no model yet."""
+    with engine.connect() as connection:
+        signals = member_signals(connection, member_id)
+        if not signals:
+            return {}
+        fitted = fit(connection, model, shared_sample(engine, model), signals)
+        if fitted is None:
+            return {}
+        ids, _, vectors = load_vectors(connection, model, paper_ids)
+    if not ids:
+        return {}
+    scores = vectors @ fitted.weights[:-1] + fitted.weights[-1]
+    return dict(zip(ids, scores.tolist(), strict=True))

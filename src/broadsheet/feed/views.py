@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -30,6 +31,12 @@ class FeedPage:
     previous_day: date | None  # the nearest earlier day with papers
     next_day: date | None  # the nearest later day with papers
     trending: str = ""  # how the trending sort ranks this period, in one line
+    personal: bool = False  # ranked by the member's own model ("for you")
+
+    @property
+    def sort_name(self) -> str:
+        """The sort as the page's links name it."""
+        return "for_you" if self.personal else self.sort.value
 
 
 CARD_COLUMNS = (
@@ -104,8 +111,11 @@ def feed_page(
     limit: int = 30,
     offset: int = 0,
     now: datetime | None = None,
+    personal: Callable[[list[str]], Mapping[str, float]] | None = None,
 ) -> FeedPage:
-    """Papers put on the feed during the ``period`` holding ``day``, best first by ``sort``."""
+    """Papers put on the feed during the ``period`` holding ``day``, best first by ``sort``;
+    with ``personal`` (scores of paper ids by a member's model), best first by those, papers
+    it cannot score last in ``sort``'s order."""
     current = window(period, day)
     # each paper once, on its first day in the window: grouped apart from the card's columns,
     # since PostgreSQL refuses columns of a joined table that the GROUP BY does not name
@@ -134,6 +144,9 @@ def feed_page(
         item["score"] = trending.score(item["votes"], item["feed_day"])
         rows.append(item)
     rows.sort(key=_sort_key(sort), reverse=True)
+    scores = personal([r["id"] for r in rows]) if personal is not None and rows else {}
+    if scores:  # a stable sort: the unscored keep ``sort``'s order below the scored
+        rows.sort(key=lambda r: scores.get(r["id"], float("-inf")), reverse=True)
     previous_day, next_day = _neighbour_days(connection, current)
     return FeedPage(
         current,
@@ -143,4 +156,5 @@ def feed_page(
         previous_day,
         next_day,
         trending.explained,
+        personal=bool(scores),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -43,14 +44,16 @@ def load_feed(
     period: Period,
     sort: FeedSort,
     page: int = 1,
+    personal: Callable[[list[str]], Mapping[str, float]] | None = None,
 ) -> FeedPage | None:
     """The feed for ``day`` (default: the latest day with papers); None on an empty store."""
     with engine.connect() as connection:
         day = day or default_feed_day(connection)
         if day is None:
             return None
+        offset = (page - 1) * PAGE_SIZE
         return feed_page(
-            connection, period, day, sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            connection, period, day, sort, limit=PAGE_SIZE, offset=offset, personal=personal
         )
 
 

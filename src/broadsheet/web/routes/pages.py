@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -11,6 +12,7 @@ from markupsafe import Markup
 from broadsheet.community.comments import MAX_COMMENT, list_comments
 from broadsheet.community.follows import Kind, is_following
 from broadsheet.db.version import current_version
+from broadsheet.feed.for_you import member_scores
 from broadsheet.feed.organisations import organisation_page
 from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedPage, FeedSort, utc_now
@@ -36,43 +38,65 @@ from broadsheet.web.stores import read_engine
 router = APIRouter(include_in_schema=False)
 
 
+class PageSort(StrEnum):
+    """The feed page's sorts: the shared ones, and a member's own ("for you")."""
+
+    trending = "trending"
+    top = "top"
+    new = "new"
+    for_you = "for_you"
+
+
 @router.get("/", response_class=HTMLResponse)
 def daily(
     request: Request,
     day: Annotated[Day | None, Query(alias="date")] = None,
     period: Period = Period.daily,
-    sort: FeedSort = FeedSort.trending,
+    sort: PageSort = PageSort.trending,
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> HTMLResponse:
     engine = read_engine(request)
     more_cards = is_htmx(request) and page > 1  # infinite scroll: the next cards only
     fragment = "_feed_cards.html" if more_cards else "_feed_main.html"
+    member = current_member(request)
+    if sort == PageSort.for_you and member is not None:  # the member's own order: no cache
+        model = request.app.state.settings.embedding_model
+
+        def scores(ids: list[str]) -> dict[str, float]:
+            return member_scores(engine, member.id, model, ids)
+
+        feed = load_feed(engine, day, period, FeedSort.trending, page, personal=scores)
+        html = _feed_html(request, fragment, feed, page)
+        return HTMLResponse(html) if more_cards else render(request, "feed.html", main_html=html)
+    shared = FeedSort.trending if sort == PageSort.for_you else FeedSort(sort.value)
     with engine.connect() as connection:  # the counter of the store the rows come from
         version = current_version(connection)
-    key = (day, period, sort, page, utc_now().date())
+    key = (day, period, shared, page, utc_now().date())
     caches = request.app.state.page_cache, request.app.state.feed_cache
     # the feed's rows are the same for everyone; visitors also share the rendered cards
-    feed = caches[1].get_or_make(key, version, lambda: load_feed(engine, day, period, sort, page))
+    feed = caches[1].get_or_make(key, version, lambda: load_feed(engine, day, period, shared, page))
 
     def make() -> Markup:
-        voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
-        pages = feed_paging(feed, page) if feed else None
-        return render_fragment(request, fragment, feed=feed, page=page, voted=voted, pages=pages)
+        return _feed_html(request, fragment, feed, page)
 
-    if current_member(request) is None:
-        html = caches[0].get_or_make((fragment, *key), version, make)
-    else:  # members see their own votes
-        html = make()
+    # members see their own votes: their cards are drawn for them
+    html = make() if member is not None else caches[0].get_or_make((fragment, *key), version, make)
     if more_cards:
         return HTMLResponse(html)
     return render(request, "feed.html", main_html=html)
+
+
+def _feed_html(request: Request, fragment: str, feed: FeedPage | None, page: int) -> Markup:
+    voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
+    pages = feed_paging(feed, page) if feed else None
+    return render_fragment(request, fragment, feed=feed, page=page, voted=voted, pages=pages)
 
 
 def feed_paging(feed: FeedPage, page: int) -> Paging:
     """The feed's page links: its window and sort stay, the page changes."""
     window = feed.window
     params = [("date", str(window.first)), ("period", window.period.value)]
-    return paging("/", [*params, ("sort", feed.sort.value)], page, feed.total)
+    return paging("/", [*params, ("sort", feed.sort_name)], page, feed.total)
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
