@@ -94,6 +94,8 @@ def test_each_confirmed_subscriber_gets_one_digest_with_both_parts_and_headers(
     assert [text.index(t) for t in titles] == sorted(text.index(t) for t in titles)  # trending
     assert all(t in html for t in titles) and 'style="' in html
     assert "http://digest.test/papers/2401.00001" in text
+    # each paper can be saved from the mail: the link opens the paper's save panel
+    assert 'href="http://digest.test/papers/2401.00001?save=1#save"' in html
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe_link = mail["List-Unsubscribe"].strip().strip("<>")
     assert unsubscribe_link.startswith("http://digest.test/unsubscribe?token=")

@@ -113,6 +113,11 @@ def test_save_to_collections_from_the_paper_page(site: TestClient, store: Engine
         site, f"/papers/{IDS[0]}/collections", {"collection": [reading], "new_collection": "GNNs"}
     )
     assert answer.status_code == 303 and answer.headers["location"].endswith("#save")
+    assert (
+        '<details class="library-panel" id="save" open>'
+        in site.get(f"/papers/{IDS[1]}?save=1").text
+    )  # the digest's Save link opens the panel
+    assert '<details class="library-panel" id="save">' in site.get(f"/papers/{IDS[1]}").text
     page = site.get(f"/papers/{IDS[0]}").text
     checked = re.findall(r'name="collection" value="(\d+)" checked', page)
     assert len(checked) == 2

@@ -156,6 +156,7 @@ def _html_body(digest: Digest, settings: Settings, unsubscribe: str) -> str:
                 f"{escape(paper['title'])}</a>"
                 f'<div style="color:#6b7280;font-size:13px">▲ {_votes(paper)}'
                 + (f" · {escape(reason)}" if reason else "")
+                + f' · <a href="{url}?save=1#save" style="color:#6b7280">Save</a>'
                 + "</div>"
                 f'<p style="margin:4px 0 0;font-size:14px;color:#374151">'
                 f"{escape(_abstract(paper))}</p></div>"
