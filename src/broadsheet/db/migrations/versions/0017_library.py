@@ -139,13 +139,12 @@ def upgrade() -> None:
         op.create_index("ix_api_tokens_user_id", "api_tokens", ["user_id"])
     columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("users")}
     if "email_verified_at" not in columns:
-        with op.batch_alter_table("users") as batch:
-            batch.add_column(sa.Column("email_verified_at", sa.DateTime))
+        # a plain ALTER TABLE: recreating ``users`` on SQLite would cascade its deletion
+        op.add_column("users", sa.Column("email_verified_at", sa.DateTime))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("email_verified_at")
+    op.drop_column("users", "email_verified_at")
     op.drop_table("api_tokens")
     op.drop_table("followed_organisations")
     op.drop_table("followed_authors")
