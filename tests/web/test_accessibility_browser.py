@@ -39,6 +39,8 @@ AXE_PAGES = {
     "library": "/library",
     "for-you": "/for-you",
     "following": "/following",
+    "password-forgot": "/password/forgot",
+    "member-profile": "/members/reader",
     "for-you-signals": "/for-you/signals",
     "paper-member": "/papers/2312.00752",
     "organisation": "/organisations/cartesia-ai",
