@@ -217,6 +217,9 @@ def test_library_export_and_members_only_pages(site: TestClient) -> None:
     assert bib.status_code == 200
     assert len(bibtexparser.parse_string(bib.text).entries) == 3
     assert site.get("/library.pdf").status_code == 404
+    # beyond what the tables' INTEGER keys hold (PostgreSQL would refuse to compare): 422
+    assert site.get("/library?collection=2147483648").status_code == 422
+    assert post(site, "/settings/tokens/2147483648/revoke").status_code == 422
     post(site, "/papers/2401.00002/read", {"read": "true"})
     assert len(bibtexparser.parse_string(site.get("/library.bib?show=read").text).entries) == 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community import ratelimit
@@ -83,7 +83,9 @@ def new_token(
 
 
 @actions.post("/settings/tokens/{token_id}/revoke")
-def revoke(request: Request, token_id: int, member: MemberDep) -> Response:
+def revoke(
+    request: Request, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], member: MemberDep
+) -> Response:
     try:
         revoke_token(request.app.state.engine, member, token_id)
     except NotFound as exc:

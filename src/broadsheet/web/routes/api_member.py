@@ -112,7 +112,7 @@ def my_library(
     request: Request,
     member: MemberDep,
     show: Shown = Shown.all,
-    collection: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    collection: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     q: Annotated[str, Query(max_length=500)] = "",
 ) -> list[dict[str, Any]]:
     """Saved papers, newest saved first: read or unread, in one collection, or holding words."""

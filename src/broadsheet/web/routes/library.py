@@ -52,7 +52,7 @@ actions = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)
 pages = APIRouter(include_in_schema=False)
 
 MemberDep = Annotated[Member, Depends(require_member)]
-CollectionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+CollectionId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # the tables' INTEGER keys
 NoteBody = Annotated[str, Form(max_length=2 * MAX_NOTE)]
 CollectionName = Annotated[str, Form(max_length=4 * MAX_COLLECTION_NAME)]
 
@@ -177,7 +177,7 @@ def library_page(
     request: Request,
     member: MemberDep,
     show: Shown = Shown.all,
-    collection: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    collection: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     q: Annotated[str, Query(max_length=500)] = "",
 ) -> HTMLResponse:
     entries, collections, chosen = _library_query(request, member, show, collection, q)
@@ -201,7 +201,7 @@ def librarycitation_download(
     kind: str,
     member: MemberDep,
     show: Shown = Shown.all,
-    collection: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    collection: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     q: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
     if kind not in FORMATS:
