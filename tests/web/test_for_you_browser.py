@@ -42,7 +42,7 @@ def test_saves_make_picks_and_not_interested_removes_one(page, daily_store: Engi
     page.get_by_label("Password").fill("a long enough password")
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url("**/")
-    page.get_by_role("link", name="For you").click()
+    page.locator("nav.account").get_by_role("link", name="For you").click()
     expect(page.locator(".notice")).to_contain_text("Upvote or save a few papers")
 
     for paper_id in _embedded(daily_store, TOPIC)[:3]:
@@ -51,7 +51,7 @@ def test_saves_make_picks_and_not_interested_removes_one(page, daily_store: Engi
         page.locator("#save").get_by_role("button", name="Save").click()
         page.wait_for_url(f"**/papers/{paper_id}?saved=1#save")
 
-    page.get_by_role("link", name="For you").click()
+    page.locator("nav.account").get_by_role("link", name="For you").click()
     cards = page.locator("article.card")
     expect(cards).to_have_count(20)
     expect(page.locator(".because").first).to_contain_text("you saved")
