@@ -299,7 +299,7 @@ def test_unusable_saved_files_leave_search_exact_and_are_not_reopened_per_query(
 
 @sqlite_only
 def test_filters_and_exclude_go_through_the_float16_rows_and_recent_vectors(
-    store: Engine,
+    store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stored = add_papers(store, 1, 150, seed=12)
     save_graph(store, MODEL)
@@ -314,11 +314,31 @@ def test_filters_and_exclude_go_through_the_float16_rows_and_recent_vectors(
     found = index.search(added[-1], 50, allowed=narrow)
     assert {seq for seq, _ in found} == narrow and found[0][0] == seqs[-1]
     assert all(abs(score - exact[seq]) < 1e-6 for seq, score in found)
-    broad = set(seqs[::2])  # half: the graph's wider answer, filtered
+    broad = set(seqs[::2])  # half, but more candidates than it allows: its rows are scanned
+    asked = graph_requests(monkeypatch)
     found = index.search(added[-1], 10, allowed=broad)
     best = sorted(broad, key=lambda seq: -exact[seq])[:10]
-    assert [seq for seq, _ in found] == best
+    assert [seq for seq, _ in found] == best and asked == []
     assert all(abs(score - exact[seq]) < 1e-6 for seq, score in found)
+    found = index.search(added[-1], 2, allowed=broad)  # 69 of the graph's answer, filtered
+    assert asked == [69]
+    assert {seq for seq, _ in found} <= broad and len(found) == 2
+    assert all(abs(score - exact[seq]) < 1e-6 for seq, score in found)
+    # the graph's answer is approximate; the best is the query's own vector, added since
+    assert found[0][0] == best[0] == seqs[-1]
+
+
+def graph_requests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many candidates each search asks of a saved graph, as the searches go."""
+    asked: list[int] = []
+    nearest = SavedVectors.approximate_nearest
+
+    def counting(saved: SavedVectors, query: np.ndarray, count: int):
+        asked.append(count)
+        return nearest(saved, query, count)
+
+    monkeypatch.setattr(SavedVectors, "approximate_nearest", counting)
+    return asked
 
 
 @sqlite_only

@@ -201,12 +201,13 @@ class MappedIndex:
         """Saved candidates among ``wanted`` (seqs, approximate cosines).
 
         A filter that keeps a good share of the papers is applied to the graph's answer,
-        asked for as many more as the share needs; a narrow one (or a graph answer with too
-        few of them) scans the allowed papers' float16 rows.
+        asked for as many more as the share needs; a narrow one (or one the graph would be
+        asked for more candidates than it allows, or a graph answer with too few of them)
+        scans the allowed papers' float16 rows, which is exact.
         """
         share = len(wanted) / max(len(self.saved), 1)
-        if share >= GRAPH_FILTER_SHARE:
-            count = min(int(2 * spare / share), GRAPH_FILTER_MOST)
+        count = min(int(2 * spare / share), GRAPH_FILTER_MOST) if share else 0
+        if share >= GRAPH_FILTER_SHARE and count < len(wanted):
             seqs, scores = self.saved.approximate_nearest(query, count)
             kept = np.isin(seqs, wanted)
             if kept.sum() >= spare:
