@@ -19,13 +19,13 @@ from broadsheet.community.library import (
     member_collections,
     remove_paper,
     save_paper,
-    saved_paper_ids,
     set_note,
     set_paper_collections,
     set_read,
     shared_collection,
     update_collection,
 )
+from broadsheet.community.marks import marked_papers
 from broadsheet.db.schema import collection_papers, collections, papers, saved_papers
 
 
@@ -46,8 +46,9 @@ def test_saving_twice_or_at_once_keeps_one_row(papers_store: Engine) -> None:
         list(pool.map(lambda _: save_paper(papers_store, ada, "2401.00002"), range(16)))
     assert _count(papers_store, saved_papers) == 2
     with papers_store.connect() as connection:
-        assert saved_paper_ids(connection, ada, ["2401.00001", "2499.1"]) == {"2401.00001"}
-        assert saved_paper_ids(connection, None, ["2401.00001"]) == set()
+        shown = ["2401.00001", "2499.1"]
+        assert marked_papers(connection, saved_papers, ada, shown) == {"2401.00001"}
+        assert marked_papers(connection, saved_papers, None, ["2401.00001"]) == set()
 
 
 def test_a_missing_or_hidden_paper_cannot_be_saved(papers_store: Engine) -> None:

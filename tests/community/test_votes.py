@@ -7,7 +7,8 @@ from sqlalchemy import Engine, func, select
 
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member, create_member
-from broadsheet.community.votes import NoSuchPaper, member_upvotes, set_vote, voted_papers
+from broadsheet.community.marks import marked_papers
+from broadsheet.community.votes import NoSuchPaper, member_upvotes, set_vote
 from broadsheet.db.schema import papers, votes
 
 
@@ -81,9 +82,9 @@ def test_voted_papers_and_member_upvotes(papers_store: Engine) -> None:
     ada, bob = _member(papers_store), _member(papers_store, "bob")
     set_vote(papers_store, ada, "2401.00001")
     with papers_store.connect() as connection:
-        assert voted_papers(connection, ada, ["2401.00001", "2401.00002"]) == {"2401.00001"}
-        assert voted_papers(connection, bob, ["2401.00001"]) == set()
-        assert voted_papers(connection, None, ["2401.00001"]) == set()
+        assert marked_papers(connection, votes, ada, ["2401.00001", "2401.00002"]) == {"2401.00001"}
+        assert marked_papers(connection, votes, bob, ["2401.00001"]) == set()
+        assert marked_papers(connection, votes, None, ["2401.00001"]) == set()
         assert member_upvotes(connection, ada.id) == ["2401.00001"]
 
 

@@ -3,16 +3,15 @@ teaches their model what they do not want."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Engine, delete
 
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
-from broadsheet.community.library import SAVES, NotFound
+from broadsheet.community.library import SAVES, require_visible_paper
 from broadsheet.db.bulk import insert_ignoring_conflicts
-from broadsheet.db.schema import dismissed_papers, papers
+from broadsheet.db.schema import dismissed_papers
 
 
 def dismiss(engine: Engine, member: Member, paper_id: str, dismissed: bool = True) -> None:
@@ -27,22 +26,7 @@ def dismiss(engine: Engine, member: Member, paper_id: str, dismissed: bool = Tru
                 )
             )
             return
-        exists = connection.execute(select(papers.c.id).where(papers.c.id == paper_id)).first()
-        if exists is None:
-            raise NotFound(f"No paper {paper_id!r} here.")
+        require_visible_paper(connection, paper_id)
         statement = insert_ignoring_conflicts(connection, dismissed_papers, ["user_id", "paper_id"])
         now = datetime.now(UTC).replace(tzinfo=None)
         connection.execute(statement.values(user_id=member.id, paper_id=paper_id, dismissed_at=now))
-
-
-def dismissed_ids(
-    connection: Connection, member: Member | None, paper_ids: Iterable[str]
-) -> set[str]:
-    """Which of ``paper_ids`` the member dismissed (for drawing the 👎 buttons)."""
-    ids = list(paper_ids)
-    if member is None or not ids:
-        return set()
-    query = select(dismissed_papers.c.paper_id).where(
-        dismissed_papers.c.user_id == member.id, dismissed_papers.c.paper_id.in_(ids)
-    )
-    return set(connection.execute(query).scalars())

@@ -77,7 +77,8 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _visible_paper(connection: Connection, paper_id: str) -> None:
+def require_visible_paper(connection: Connection, paper_id: str) -> None:
+    """Refuse (:class:`NotFound`) a paper that is not here or hidden by a moderator."""
     found = connection.execute(
         select(papers.c.id).where(papers.c.id == paper_id, papers.c.hidden_at.is_(None))
     ).first()
@@ -94,7 +95,7 @@ def save_paper(engine: Engine, member: Member, paper_id: str) -> None:
     """Put the paper in the member's library (unread); saving it again changes nothing."""
     with engine.begin() as connection:
         ratelimit.hit(connection, SAVES, f"member:{member.id}")
-        _visible_paper(connection, paper_id)
+        require_visible_paper(connection, paper_id)
         _save(connection, member, paper_id, _now())
 
 
@@ -125,7 +126,7 @@ def _update_entry(engine: Engine, member: Member, paper_id: str, **values: Any) 
     """Change the member's library entry for the paper, saving the paper first if need be."""
     with engine.begin() as connection:
         ratelimit.hit(connection, SAVES, f"member:{member.id}")
-        _visible_paper(connection, paper_id)
+        require_visible_paper(connection, paper_id)
         _save(connection, member, paper_id, _now())
         connection.execute(
             update(saved_papers)
@@ -270,7 +271,7 @@ def set_paper_collections(
     now = _now()
     with engine.begin() as connection:  # all or nothing, the new collection included
         ratelimit.hit(connection, SAVES, f"member:{member.id}")
-        _visible_paper(connection, paper_id)
+        require_visible_paper(connection, paper_id)
         owned = set(
             connection.execute(
                 select(collections.c.id).where(collections.c.user_id == member.id)
@@ -340,19 +341,6 @@ def public_collections(connection: Connection, username: str) -> list[Collection
             collections.c.visibility == Visibility.public.value,
         ],
     )
-
-
-def saved_paper_ids(
-    connection: Connection, member: Member | None, paper_ids: Iterable[str]
-) -> set[str]:
-    """Which of ``paper_ids`` are in the member's library (for drawing the save buttons)."""
-    ids = list(paper_ids)
-    if member is None or not ids:
-        return set()
-    query = select(saved_papers.c.paper_id).where(
-        saved_papers.c.user_id == member.id, saved_papers.c.paper_id.in_(ids)
-    )
-    return set(connection.execute(query).scalars())
 
 
 def _matches(words: list[str], entry: SavedPaper) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -79,17 +78,6 @@ def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None =
         ).scalar_one()
         bump_version(connection)
         return VoteState(paper_id, voted, count)
-
-
-def voted_papers(
-    connection: Connection, member: Member | None, paper_ids: Iterable[str]
-) -> set[str]:
-    """Which of ``paper_ids`` the member upvotes (for drawing the vote buttons)."""
-    ids = list(paper_ids)
-    if member is None or not ids:
-        return set()
-    query = select(votes.c.paper_id).where(votes.c.user_id == member.id, votes.c.paper_id.in_(ids))
-    return set(connection.execute(query).scalars())
 
 
 def member_upvotes(connection: Connection, member_id: int) -> list[str]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse
 
 from broadsheet.community.accounts import Member, end_sessions, get_member
 
@@ -80,6 +82,14 @@ def require_member(request: Request) -> Member:
     if member is None:
         raise sign_in_first(request)
     return member
+
+
+MemberDep = Annotated[Member, Depends(require_member)]
+
+
+def go_back(request: Request, fallback: str) -> RedirectResponse:
+    """After a plain (non-htmx) form POST, return to the page it came from."""
+    return RedirectResponse(safe_next(request.headers.get("Referer") or fallback, request), 303)
 
 
 def safe_next(target: str | None, request: Request | None = None) -> str:

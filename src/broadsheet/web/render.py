@@ -1,27 +1,27 @@
-"""Rendering pages with what every template needs: the member and their votes."""
+"""Rendering pages with what every template needs: the member and the marks on their cards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict, fields
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from broadsheet.community.accounts import Member
-from broadsheet.community.dismissals import dismissed_ids
-from broadsheet.community.library import saved_paper_ids
-from broadsheet.community.votes import voted_papers
+from broadsheet.community.marks import CardMarks, card_marks
 from broadsheet.digest.subscriptions import has_subscription, mail_is_configured
 from broadsheet.web.auth import current_member
+
+MARKS = [mark.name for mark in fields(CardMarks)]  # voted, saved, dismissed
 
 
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
     templates = request.app.state.templates
     context.setdefault("member", current_member(request))
-    context.setdefault("voted", set())
-    context.setdefault("saved", getattr(request.state, "saved", set()))
-    context.setdefault("dismissed", getattr(request.state, "dismissed", set()))
+    for mark in MARKS:
+        context.setdefault(mark, set())
     context.update(_digest_frame(request, context["member"]))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
@@ -41,25 +41,20 @@ def _digest_frame(request: Request, member: Member | None) -> dict[str, bool]:
 def render_fragment(request: Request, template: str, **context) -> Markup:
     """A template rendered to HTML for embedding in a page (or caching)."""
     context.setdefault("member", current_member(request))
-    context.setdefault("voted", set())
-    context.setdefault("saved", getattr(request.state, "saved", set()))
-    context.setdefault("dismissed", getattr(request.state, "dismissed", set()))
+    for mark in MARKS:
+        context.setdefault(mark, set())
     html = request.app.state.templates.get_template(template).render(request=request, **context)
     return Markup(html)
 
 
-def voted_for(request: Request, paper_ids: Iterable[str]) -> set[str]:
-    """Which of the shown papers the signed-in member upvotes (and, for the page's save and
-    👎 buttons, which are in their library and which they dismissed)."""
+def marks_for(request: Request, paper_ids: Iterable[str]) -> dict[str, set[str]]:
+    """For the context of a page of cards: which of its papers the signed-in member upvoted
+    (``voted``), saved and dismissed, drawn on each card's buttons."""
     member = current_member(request)
     if member is None:
-        return set()
-    ids = list(paper_ids)
+        return {mark: set() for mark in MARKS}
     with request.app.state.engine.connect() as connection:
-        # the same cards show the save buttons: which are in the member's library
-        request.state.saved = saved_paper_ids(connection, member, ids)
-        request.state.dismissed = dismissed_ids(connection, member, ids)
-        return voted_papers(connection, member, ids)
+        return asdict(card_marks(connection, member, paper_ids))
 
 
 def is_htmx(request: Request) -> bool:

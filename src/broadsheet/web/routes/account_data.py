@@ -19,15 +19,16 @@ from broadsheet.community.account_mail import (
     set_account_email,
     verify_account_email,
 )
-from broadsheet.community.accounts import AccountError, Member
+from broadsheet.community.accounts import AccountError
 from broadsheet.community.api_tokens import create_token, revoke_token
-from broadsheet.community.library import LibraryError, NotFound
+from broadsheet.community.library import LibraryError
 from broadsheet.community.member_data import delete_member, export_member
 from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.signin import sign_in
 from broadsheet.digest.mailer import DeliveryError
 from broadsheet.digest.subscriptions import InvalidEmail
-from broadsheet.web.auth import client_address, require_member, start_session
+from broadsheet.web.auth import MemberDep, client_address, start_session
+from broadsheet.web.refusals import refusals
 from broadsheet.web.render import render
 from broadsheet.web.routes.accounts import refusal
 from broadsheet.web.routes.settings import settings_view
@@ -35,7 +36,6 @@ from broadsheet.web.security import require_csrf
 
 actions = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 pages = APIRouter(include_in_schema=False)
-MemberDep = Annotated[Member, Depends(require_member)]
 Token = Annotated[str, Query(max_length=2000)]
 MAIL_FAILED = "The mail server could not take the mail just now: try again in a few minutes."
 
@@ -86,10 +86,8 @@ def new_token(
 def revoke(
     request: Request, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], member: MemberDep
 ) -> Response:
-    try:
+    with refusals():
         revoke_token(request.app.state.engine, member, token_id)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
     return RedirectResponse("/settings#tokens", 303)
 
 

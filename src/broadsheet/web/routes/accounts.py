@@ -15,13 +15,7 @@ from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.signin import sign_in
 from broadsheet.community.votes import NoSuchPaper, set_vote
 from broadsheet.papers.ids import canonical_id
-from broadsheet.web.auth import (
-    client_address,
-    end_session,
-    safe_next,
-    start_session,
-    voted_paper,
-)
+from broadsheet.web.auth import client_address, end_session, safe_next, start_session, voted_paper
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 

@@ -18,8 +18,6 @@ from broadsheet.community.accounts import Member
 from broadsheet.community.api_tokens import member_for_token
 from broadsheet.community.follows import Kind, follow, followed, following_feed
 from broadsheet.community.library import (
-    LibraryError,
-    NotFound,
     Shown,
     library,
     member_collections,
@@ -31,6 +29,7 @@ from broadsheet.community.library import (
 from broadsheet.community.member_data import export_member
 from broadsheet.feed.for_you import for_you_page
 from broadsheet.papers.ids import canonical_id
+from broadsheet.web.refusals import refusals
 from broadsheet.web.routes.api import PaperOut, paper_out
 
 bearer = HTTPBearer(auto_error=False, description="A personal token made in /settings")
@@ -101,12 +100,6 @@ class FollowIn(BaseModel):
     name: str = Field(max_length=300)
 
 
-def _refusals(exc: Exception) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    return HTTPException(422, str(exc))
-
-
 @router.get("/library", response_model=list[SavedOut])
 def my_library(
     request: Request,
@@ -116,11 +109,8 @@ def my_library(
     q: Annotated[str, Query(max_length=500)] = "",
 ) -> list[dict[str, Any]]:
     """Saved papers, newest saved first: read or unread, in one collection, or holding words."""
-    try:
-        with request.app.state.engine.connect() as connection:
-            entries = library(connection, member, show, collection, q)
-    except (NotFound, LibraryError) as exc:
-        raise _refusals(exc) from None
+    with refusals(), request.app.state.engine.connect() as connection:
+        entries = library(connection, member, show, collection, q)
     return [
         {
             "paper": paper_out(e.paper),
@@ -140,14 +130,12 @@ def save_to_library(
     """Save a paper (idempotent), and optionally mark it read or unread or set its note."""
     engine = request.app.state.engine
     paper_id = canonical_id(paper_id)
-    try:
+    with refusals():
         save_paper(engine, member, paper_id)
         if change is not None and change.read is not None:
             set_read(engine, member, paper_id, change.read)
         if change is not None and change.note is not None:
             set_note(engine, member, paper_id, change.note)
-    except (NotFound, LibraryError) as exc:
-        raise _refusals(exc) from None
     return Response(status_code=204)
 
 
@@ -225,19 +213,15 @@ def my_following_papers(
 
 @router.post("/following", status_code=204)
 def follow_one(request: Request, member: MemberDep, target: FollowIn) -> Response:
-    try:
+    with refusals():
         follow(request.app.state.engine, member, target.kind, target.name)
-    except (NotFound, LibraryError) as exc:
-        raise _refusals(exc) from None
     return Response(status_code=204)
 
 
 @router.delete("/following", status_code=204)
 def unfollow_one(request: Request, member: MemberDep, target: FollowIn) -> Response:
-    try:
+    with refusals():
         follow(request.app.state.engine, member, target.kind, target.name, followed=False)
-    except (NotFound, LibraryError) as exc:
-        raise _refusals(exc) from None
     return Response(status_code=204)
 
 

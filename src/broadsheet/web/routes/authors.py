@@ -11,7 +11,7 @@ from broadsheet.community.follows import Kind, is_following
 from broadsheet.feed.authors import MAX_NAME_CHARS, author_page
 from broadsheet.web.auth import current_member
 from broadsheet.web.queries import PAGE_SIZE
-from broadsheet.web.render import render, voted_for
+from broadsheet.web.render import marks_for, render
 from broadsheet.web.stores import read_engine
 
 router = APIRouter(include_in_schema=False)
@@ -30,13 +30,13 @@ def author(
         )
     if found is None:
         raise HTTPException(404, f"No author {name!r} here.")
-    voted = voted_for(request, [p["id"] for p in found.papers])
+    marks = marks_for(request, [p["id"] for p in found.papers])
     return render(
         request,
         "author.html",
         author=found,
         page=page,
         page_size=PAGE_SIZE,
-        voted=voted,
+        **marks,
         is_following=following,
     )

@@ -28,27 +28,15 @@ from broadsheet.community.moderation import (
 from broadsheet.community.submissions import ArxivUnavailable, SubmissionError, submit_paper
 from broadsheet.community.votes import NoSuchPaper, set_vote
 from broadsheet.papers.ids import canonical_id
-from broadsheet.web.auth import (
-    current_member,
-    require_member,
-    safe_next,
-    sign_in_first,
-    vote_intent,
-)
+from broadsheet.web.auth import MemberDep, current_member, go_back, sign_in_first, vote_intent
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 
-MemberDep = Annotated[Member, Depends(require_member)]
 # Room for a too-long comment to come back with a plain answer; beyond it, the form is refused.
 CommentBody = Annotated[str, Form(max_length=2 * MAX_COMMENT)]
 CommentId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # what the store's integer key can hold
-
-
-def _back(request: Request, fallback: str) -> RedirectResponse:
-    """After a plain (non-htmx) form POST, return to the page it came from."""
-    return RedirectResponse(safe_next(request.headers.get("Referer") or fallback, request), 303)
 
 
 @router.post("/papers/{paper_id:path}/vote", response_class=HTMLResponse)
@@ -68,7 +56,7 @@ def vote(request: Request, paper_id: str) -> Response:
         return render(
             request, "_vote.html", paper_id=state.paper_id, votes=state.votes, is_voted=state.voted
         )
-    return _back(request, f"/papers/{state.paper_id}")
+    return go_back(request, f"/papers/{state.paper_id}")
 
 
 @router.post("/papers/{paper_id:path}/comments", response_class=HTMLResponse)

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
-from broadsheet.community.accounts import Member
 from broadsheet.community.follows import Kind, follow, followed, following_feed
-from broadsheet.community.library import LibraryError, NotFound
 from broadsheet.feed.authors import MAX_NAME_CHARS
-from broadsheet.web.auth import current_member, require_member, safe_next, sign_in_first
-from broadsheet.web.render import is_htmx, render, voted_for
+from broadsheet.web.auth import MemberDep, go_back, require_member
+from broadsheet.web.refusals import refusals
+from broadsheet.web.render import is_htmx, marks_for, render
 from broadsheet.web.security import require_csrf
 from broadsheet.web.stores import read_engine
 
 actions = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 pages = APIRouter(include_in_schema=False)
 
-MemberDep = Annotated[Member, Depends(require_member)]
 PAGE = 30
 
 
@@ -31,18 +29,12 @@ def follow_one(
     followed: Annotated[bool, Form()] = True,
 ) -> Response:
     """Follow or unfollow; htmx gets the redrawn button, a plain form goes back."""
-    member = current_member(request)
-    if member is None:
-        raise sign_in_first(request)
-    try:
+    member = require_member(request)
+    with refusals():
         follow(request.app.state.engine, member, kind, name, followed)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except LibraryError as exc:
-        raise HTTPException(422, str(exc)) from None
     if is_htmx(request):
         return render(request, "_follow.html", kind=kind.value, name=name, is_following=followed)
-    return RedirectResponse(safe_next(request.headers.get("Referer") or "/following", request), 303)
+    return go_back(request, "/following")
 
 
 @pages.get("/following", response_class=HTMLResponse)
@@ -60,5 +52,5 @@ def following_page(
         papers=cards,
         page=page,
         more=more,
-        voted=voted_for(request, [p["id"] for p in cards]),
+        **marks_for(request, [p["id"] for p in cards]),
     )

@@ -7,21 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from broadsheet.community.accounts import Member
 from broadsheet.community.dismissals import dismiss
-from broadsheet.community.library import NotFound, remove_paper
+from broadsheet.community.library import remove_paper
 from broadsheet.community.votes import set_vote
 from broadsheet.feed.for_you import for_you_page, member_signal_papers
 from broadsheet.papers.ids import canonical_id
-from broadsheet.web.auth import current_member, require_member, safe_next, sign_in_first
+from broadsheet.web.auth import MemberDep, go_back, require_member
 from broadsheet.web.paging import paging
-from broadsheet.web.render import is_htmx, render, voted_for
+from broadsheet.web.refusals import refusals
+from broadsheet.web.render import is_htmx, marks_for, render
 from broadsheet.web.security import require_csrf
 
 actions = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 pages = APIRouter(include_in_schema=False)
 
-MemberDep = Annotated[Member, Depends(require_member)]
 PAGE = 20
 
 
@@ -30,17 +29,13 @@ def not_interested(
     request: Request, paper_id: str, dismissed: Annotated[bool, Form()] = True
 ) -> Response:
     """👎: the paper leaves the member's picks and counts against papers like it."""
-    member = current_member(request)
-    if member is None:
-        raise sign_in_first(request)
+    member = require_member(request)
     paper_id = canonical_id(paper_id)
-    try:
+    with refusals():
         dismiss(request.app.state.engine, member, paper_id, dismissed)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
     if is_htmx(request):
         return render(request, "_dismiss.html", paper_id=paper_id, is_dismissed=dismissed)
-    return RedirectResponse(safe_next(request.headers.get("Referer") or "/for-you", request), 303)
+    return go_back(request, "/for-you")
 
 
 @actions.post("/for-you/signals/remove")
@@ -84,7 +79,7 @@ def for_you(
         request,
         "for_you.html",
         found=found,
-        voted=voted_for(request, shown),
+        **marks_for(request, shown),
         page=page,
         pages=paging("/for-you", [], page, total, size=PAGE) if page > 1 or more else None,
     )

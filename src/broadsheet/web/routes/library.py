@@ -5,8 +5,6 @@ Changes are POSTs with the CSRF token (``actions``); pages and downloads are GET
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC
 from typing import Annotated, Any
 
@@ -19,8 +17,6 @@ from broadsheet.community.library import (
     MAX_COLLECTION_NAME,
     MAX_NOTE,
     Collection,
-    LibraryError,
-    NotFound,
     Shown,
     Visibility,
     collection_papers_list,
@@ -40,9 +36,10 @@ from broadsheet.community.library import (
     update_collection,
 )
 from broadsheet.papers.ids import canonical_id
-from broadsheet.web.auth import current_member, require_member, safe_next, sign_in_first
+from broadsheet.web.auth import MemberDep, current_member, go_back, require_member
 from broadsheet.web.format import xml_text
 from broadsheet.web.links import site_url
+from broadsheet.web.refusals import refusals
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.routes.citations import FORMATS, citation_download
 from broadsheet.web.security import require_csrf
@@ -51,43 +48,25 @@ from broadsheet.web.stores import read_engine
 actions = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
 pages = APIRouter(include_in_schema=False)
 
-MemberDep = Annotated[Member, Depends(require_member)]
 CollectionId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # the tables' INTEGER keys
 NoteBody = Annotated[str, Form(max_length=2 * MAX_NOTE)]
 CollectionName = Annotated[str, Form(max_length=4 * MAX_COLLECTION_NAME)]
 
 
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Refusals as HTTP answers (pages in the site's layout): 422 says what is wrong."""
-    try:
-        yield
-    except LibraryError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-
-
-def _back(request: Request, fallback: str) -> RedirectResponse:
-    return RedirectResponse(safe_next(request.headers.get("Referer") or fallback, request), 303)
-
-
 @actions.post("/papers/{paper_id:path}/save", response_class=HTMLResponse)
 def save(request: Request, paper_id: str, saved: Annotated[bool, Form()] = True) -> Response:
     """Save (or with ``saved=false`` remove) a paper; htmx gets the redrawn button."""
-    member = current_member(request)
-    if member is None:
-        raise sign_in_first(request)
+    member = require_member(request)
     paper_id = canonical_id(paper_id)
     engine = request.app.state.engine
-    with _refusals():
+    with refusals():
         if saved:
             save_paper(engine, member, paper_id)
         else:
             remove_paper(engine, member, paper_id)
     if is_htmx(request):
         return render(request, "_save.html", paper_id=paper_id, is_saved=saved)
-    return _back(request, f"/papers/{paper_id}")
+    return go_back(request, f"/papers/{paper_id}")
 
 
 @actions.post("/papers/{paper_id:path}/collections")
@@ -100,7 +79,7 @@ def put_in_collections(
 ) -> Response:
     """The paper in exactly the ticked collections (and a new one, when named)."""
     paper_id = canonical_id(paper_id)
-    with _refusals():
+    with refusals():
         set_paper_collections(
             request.app.state.engine, member, paper_id, collection, new_collection
         )
@@ -112,17 +91,17 @@ def mark_read(
     request: Request, paper_id: str, member: MemberDep, read: Annotated[bool, Form()] = True
 ) -> Response:
     paper_id = canonical_id(paper_id)
-    with _refusals():
+    with refusals():
         set_read(request.app.state.engine, member, paper_id, read)
-    return _back(request, "/library")
+    return go_back(request, "/library")
 
 
 @actions.post("/papers/{paper_id:path}/note")
 def note(request: Request, paper_id: str, member: MemberDep, note: NoteBody = "") -> Response:
     paper_id = canonical_id(paper_id)
-    with _refusals():
+    with refusals():
         set_note(request.app.state.engine, member, paper_id, note)
-    return _back(request, "/library")
+    return go_back(request, "/library")
 
 
 @actions.post("/library/collections")
@@ -132,7 +111,7 @@ def new_collection(
     name: CollectionName,
     visibility: Annotated[Visibility, Form()] = Visibility.private,
 ) -> Response:
-    with _refusals():
+    with refusals():
         made = create_collection(request.app.state.engine, member, name, visibility)
     return RedirectResponse(f"/library?collection={made.id}", 303)
 
@@ -145,14 +124,14 @@ def change_collection(
     name: CollectionName,
     visibility: Annotated[Visibility, Form()],
 ) -> Response:
-    with _refusals():
+    with refusals():
         update_collection(request.app.state.engine, member, collection_id, name, visibility)
     return RedirectResponse(f"/library?collection={collection_id}", 303)
 
 
 @actions.post("/library/collections/{collection_id}/delete")
 def remove_collection(request: Request, collection_id: CollectionId, member: MemberDep) -> Response:
-    with _refusals():
+    with refusals():
         delete_collection(request.app.state.engine, member, collection_id)
     return RedirectResponse("/library", 303)
 
@@ -165,7 +144,7 @@ def _library_query(
     q: str,
 ) -> tuple[list[Any], list[Collection], Collection | None]:
     engine = read_engine(request, own_writes=True)
-    with engine.connect() as connection, _refusals():
+    with engine.connect() as connection, refusals():
         collections = member_collections(connection, member.id)
         chosen = own_collection(connection, member, collection) if collection else None
         entries = library(connection, member, show, collection, q)
@@ -212,7 +191,7 @@ def librarycitation_download(
 
 
 def _shared(request: Request, token: str) -> tuple[Collection, list[dict[str, Any]]]:
-    with read_engine(request).connect() as connection, _refusals():
+    with read_engine(request).connect() as connection, refusals():
         found = shared_collection(connection, token)
         return found, collection_papers_list(connection, found)
 

@@ -30,7 +30,7 @@ from broadsheet.web.queries import (
     load_similar,
     run_search,
 )
-from broadsheet.web.render import is_htmx, render, render_fragment, voted_for
+from broadsheet.web.render import is_htmx, marks_for, render, render_fragment
 from broadsheet.web.routes.library import paper_library_panel
 from broadsheet.web.search_form import SearchForm, read_search_form
 from broadsheet.web.stores import read_engine
@@ -38,13 +38,8 @@ from broadsheet.web.stores import read_engine
 router = APIRouter(include_in_schema=False)
 
 
-class PageSort(StrEnum):
-    """The feed page's sorts: the shared ones, and a member's own ("for you")."""
-
-    trending = "trending"
-    top = "top"
-    new = "new"
-    for_you = "for_you"
+# The feed page's sorts: the shared ones, and a member's own ("for you").
+PageSort = StrEnum("PageSort", [*((s.name, s.value) for s in FeedSort), ("for_you", "for_you")])
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -87,9 +82,9 @@ def daily(
 
 
 def _feed_html(request: Request, fragment: str, feed: FeedPage | None, page: int) -> Markup:
-    voted = voted_for(request, [p["id"] for p in feed.papers]) if feed else set()
+    marks = marks_for(request, [p["id"] for p in feed.papers]) if feed else {}
     pages = feed_paging(feed, page) if feed else None
-    return render_fragment(request, fragment, feed=feed, page=page, voted=voted, pages=pages)
+    return render_fragment(request, fragment, feed=feed, page=page, **marks, pages=pages)
 
 
 def feed_paging(feed: FeedPage, page: int) -> Paging:
@@ -122,7 +117,7 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
         citation_tags=highwire_tags(paper, site_url(request)),
         library=paper_library_panel(request, paper["id"]),
         max_length=MAX_COMMENT,
-        voted=voted_for(request, [paper["id"], *(s.paper["id"] for s in similar)]),
+        **marks_for(request, [paper["id"], *(s.paper["id"] for s in similar)]),
     )
 
 
@@ -137,9 +132,9 @@ def organisation(
         )
     if found is None:
         raise HTTPException(404, f"No organisation {slug!r} here.")
-    voted = voted_for(request, [p["id"] for p in found.papers])
+    marks = marks_for(request, [p["id"] for p in found.papers])
     return render(
-        request, "organisation.html", org=found, page=page, voted=voted, is_following=following
+        request, "organisation.html", org=found, page=page, **marks, is_following=following
     )
 
 
@@ -171,7 +166,7 @@ def search_page(
     return render(
         request,
         "search.html",
-        voted=voted_for(request, shown),
+        **marks_for(request, shown),
         q=params.q,
         filters=params.filters,
         sort=params.sort,

@@ -8,16 +8,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadsheet.community import ratelimit
-from broadsheet.community.accounts import AccountError, Member, change_password
+from broadsheet.community.accounts import AccountError, change_password
 from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.signin import sign_in
-from broadsheet.web.auth import client_address, require_member, start_session
+from broadsheet.web.auth import MemberDep, client_address, start_session
 from broadsheet.web.render import render
 from broadsheet.web.routes.accounts import refusal
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
-MemberDep = Annotated[Member, Depends(require_member)]
 TEMPLATE = "password.html"
 
 

@@ -26,12 +26,11 @@ from broadsheet.digest.subscriptions import (
     save_member_subscription,
     stop_member_subscription,
 )
-from broadsheet.web.auth import client_address, require_member
+from broadsheet.web.auth import MemberDep, client_address
 from broadsheet.web.render import render
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
-MemberDep = Annotated[Member, Depends(require_member)]
 
 
 def settings_view(
