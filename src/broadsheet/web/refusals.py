@@ -1,4 +1,5 @@
-"""A member's refused change as an HTTP answer (a page in the site's layout)."""
+"""A member's refused change as an HTTP answer (a page in the site's layout, or JSON for the
+API)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
-from broadsheet.community.library import LibraryError, NotFound
+from broadsheet.community import library, moderation
+
+# 422: what was sent is wrong (said in words); 403: not this member's to do; 404: what it
+# names is not there, or not the member's to see.
+STATUS_OF: dict[type[Exception], int] = {
+    library.LibraryError: 422,
+    moderation.NotAllowed: 403,
+    library.NotFound: 404,
+    moderation.NotFound: 404,
+}
 
 
 @contextmanager
 def refusals() -> Iterator[None]:
-    """422 says what is wrong with what was sent; 404 that what it names is not there (or not
-    the member's to change)."""
+    """Turn the refusals of ``STATUS_OF`` raised inside into HTTP answers saying why."""
     try:
         yield
-    except LibraryError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+    except tuple(STATUS_OF) as exc:
+        status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
+        raise HTTPException(status, str(exc)) from None

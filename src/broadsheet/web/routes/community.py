@@ -3,8 +3,6 @@ papers; what admins do: hide, and delete comments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
@@ -20,8 +18,6 @@ from broadsheet.community.comments import (
     edit_comment,
 )
 from broadsheet.community.moderation import (
-    NotAllowed,
-    NotFound,
     set_comment_hidden,
     set_paper_hidden,
 )
@@ -29,6 +25,7 @@ from broadsheet.community.submissions import ArxivUnavailable, SubmissionError, 
 from broadsheet.community.votes import NoSuchPaper, set_vote
 from broadsheet.papers.ids import canonical_id
 from broadsheet.web.auth import MemberDep, current_member, go_back, sign_in_first, vote_intent
+from broadsheet.web.refusals import refusals
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.security import require_csrf
 
@@ -93,17 +90,6 @@ def comment(
     return RedirectResponse(f"/papers/{paper_id}#comment-{added.id}", 303)
 
 
-@contextmanager
-def _moderation_errors() -> Iterator[None]:
-    """Refusals as HTTP answers: 403 for who may not do it, 404 for what is not there."""
-    try:
-        yield
-    except NotAllowed as exc:
-        raise HTTPException(403, str(exc)) from None
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-
-
 @router.post("/papers/{paper_id:path}/hide")
 def hide_paper(
     request: Request,
@@ -112,7 +98,7 @@ def hide_paper(
     hidden: Annotated[bool, Form()] = True,
 ) -> Response:
     paper_id = canonical_id(paper_id)
-    with _moderation_errors():
+    with refusals():
         set_paper_hidden(request.app.state.engine, member, paper_id, hidden)
     return RedirectResponse("/" if hidden else f"/papers/{paper_id}", 303)
 
@@ -124,7 +110,7 @@ def hide_comment(
     member: MemberDep,
     hidden: Annotated[bool, Form()] = True,
 ) -> Response:
-    with _moderation_errors():
+    with refusals():
         paper_id = set_comment_hidden(request.app.state.engine, member, comment_id, hidden)
     return RedirectResponse(f"/papers/{paper_id}#comment-{comment_id}", 303)
 
@@ -133,7 +119,7 @@ def _edit_form(
     request: Request, member: Member, comment_id: int, body: str | None = None, error: str = ""
 ) -> Response:
     """The edit page: the comment's text, or what was sent back with why it was refused."""
-    with _moderation_errors():
+    with refusals():
         comment = comment_to_edit(request.app.state.engine, member, comment_id)
     return render(
         request,
@@ -152,7 +138,7 @@ def edit_comment_text(
 ) -> Response:
     """Save the author's edit; a refused one comes back on the form, nothing typed lost."""
     try:
-        with _moderation_errors():
+        with refusals():
             edited = edit_comment(request.app.state.engine, member, comment_id, body)
     except CommentError as exc:
         return _edit_form(request, member, comment_id, body, error=str(exc))
@@ -162,7 +148,7 @@ def edit_comment_text(
 @router.post("/comments/{comment_id}/delete", response_class=HTMLResponse)
 def delete_comment_for_good(request: Request, comment_id: CommentId, member: MemberDep) -> Response:
     """Delete by the author or an admin; htmx gets nothing in the comment's place."""
-    with _moderation_errors():
+    with refusals():
         paper_id = delete_comment(request.app.state.engine, member, comment_id)
     if is_htmx(request):
         return HTMLResponse("")
