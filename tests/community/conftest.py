@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 
+from broadsheet.db.schema import papers
 from broadsheet.papers.record import FeedPlacement, Organisation, Paper
 from broadsheet.papers.repository import upsert_papers
 
@@ -30,3 +32,16 @@ def papers_store(store: Engine) -> Engine:
     with store.begin() as connection:
         upsert_papers(connection, [make_paper("2401.00001", upvotes=3), make_paper("2401.00002")])
     return store
+
+
+@pytest.fixture
+def hide(papers_store: Engine) -> Callable[[str], None]:
+    """Hide a paper as a moderator does."""
+
+    def hide_paper(paper_id: str) -> None:
+        with papers_store.begin() as connection:
+            connection.execute(
+                papers.update().where(papers.c.id == paper_id).values(hidden_at=func.now())
+            )
+
+    return hide_paper

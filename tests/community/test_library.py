@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -26,7 +27,7 @@ from broadsheet.community.library import (
     update_collection,
 )
 from broadsheet.community.marks import marked_papers
-from broadsheet.db.schema import collection_papers, collections, papers, saved_papers
+from broadsheet.db.schema import collection_papers, collections, saved_papers
 
 
 def _member(store: Engine, name: str = "ada") -> Member:
@@ -51,14 +52,13 @@ def test_saving_twice_or_at_once_keeps_one_row(papers_store: Engine) -> None:
         assert marked_papers(connection, saved_papers, None, ["2401.00001"]) == set()
 
 
-def test_a_missing_or_hidden_paper_cannot_be_saved(papers_store: Engine) -> None:
+def test_a_missing_or_hidden_paper_cannot_be_saved(
+    papers_store: Engine, hide: Callable[[str], None]
+) -> None:
     ada = _member(papers_store)
     with pytest.raises(NotFound):
         save_paper(papers_store, ada, "2499.99999")
-    with papers_store.begin() as connection:
-        connection.execute(
-            papers.update().where(papers.c.id == "2401.00002").values(hidden_at=func.now())
-        )
+    hide("2401.00002")
     with pytest.raises(NotFound):
         save_paper(papers_store, ada, "2401.00002")
 

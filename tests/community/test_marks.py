@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 
 from broadsheet.community.accounts import create_member
 from broadsheet.community.dismissals import dismiss
 from broadsheet.community.library import NotFound, save_paper
 from broadsheet.community.marks import CardMarks, card_marks
 from broadsheet.community.votes import set_vote
-from broadsheet.db.schema import papers
 
 SHOWN = ["2401.00001", "2401.00002", "2499.99999"]
 
@@ -34,14 +35,13 @@ def test_each_mark_is_the_members_own(papers_store: Engine) -> None:
         assert card_marks(connection, ada, SHOWN).dismissed == set()
 
 
-def test_a_missing_or_hidden_paper_cannot_be_dismissed(papers_store: Engine) -> None:
+def test_a_missing_or_hidden_paper_cannot_be_dismissed(
+    papers_store: Engine, hide: Callable[[str], None]
+) -> None:
     ada = create_member(papers_store, "ada", "long enough password")
     with pytest.raises(NotFound):
         dismiss(papers_store, ada, "2499.99999")
-    with papers_store.begin() as connection:
-        connection.execute(
-            papers.update().where(papers.c.id == "2401.00002").values(hidden_at=func.now())
-        )
+    hide("2401.00002")
     with pytest.raises(NotFound):
         dismiss(papers_store, ada, "2401.00002")
     with papers_store.connect() as connection:

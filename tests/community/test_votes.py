@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -65,14 +66,13 @@ def test_one_member_clicking_many_times_at_once_never_drifts(papers_store: Engin
     assert stored == rows == 1  # eleven toggles: voted, and the counter agrees with the rows
 
 
-def test_voting_on_a_missing_or_hidden_paper_fails(papers_store: Engine) -> None:
+def test_voting_on_a_missing_or_hidden_paper_fails(
+    papers_store: Engine, hide: Callable[[str], None]
+) -> None:
     ada = _member(papers_store)
     with pytest.raises(NoSuchPaper):
         set_vote(papers_store, ada, "2401.99999")
-    with papers_store.begin() as connection:
-        connection.execute(
-            papers.update().where(papers.c.id == "2401.00002").values(hidden_at=func.now())
-        )
+    hide("2401.00002")
     with pytest.raises(NoSuchPaper):
         set_vote(papers_store, ada, "2401.00002")
     assert _counts(papers_store, "2401.00002") == (0, 0)
