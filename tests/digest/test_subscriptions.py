@@ -16,7 +16,8 @@ from broadsheet.digest.subscriptions import (
     Frequency,
     InvalidEmail,
     Requester,
-    issue_unmailed_links,
+    claim_owed_links,
+    link_mailed,
     link_not_sent,
     mail_is_configured,
     normalise_email,
@@ -176,19 +177,59 @@ def test_without_mail_an_address_is_kept_with_no_link_and_no_limit_counted(
     [row] = _rows(store)
     assert (row.status, row.confirmation_nonce, row.confirmation_sent_at) == ("pending", None, None)
 
-    [link] = issue_unmailed_links(store, SETTINGS, NOW + timedelta(hours=1))
+    [link] = claim_owed_links(store, SETTINGS)
     assert (link.address, link.subscriber.id) == ("reader@example.org", row.id)
-    assert issue_unmailed_links(store, SETTINGS, NOW + timedelta(hours=1)) == []  # owed once
-    assert issue_unmailed_links(store, NO_MAIL) == []
+    assert list(claim_owed_links(store, SETTINGS)) == []  # owed once
+    assert list(claim_owed_links(store, NO_MAIL)) == []
 
 
 def test_owed_links_stay_within_the_limit_per_address(store: Engine) -> None:
     request_subscription(store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT, NOW)
-    later = NOW + timedelta(minutes=1)
     for _ in range(3):  # mailing kept failing: each round counts
-        [link] = issue_unmailed_links(store, SETTINGS, later)
+        [link] = claim_owed_links(store, SETTINGS)
         link_not_sent(store, link)
-    assert issue_unmailed_links(store, SETTINGS, later) == []
+    assert list(claim_owed_links(store, SETTINGS)) == []
+
+
+def _row_of(store: Engine, address: str):
+    with store.connect() as connection:
+        return connection.execute(select(subscribers).where(subscribers.c.email == address)).one()
+
+
+def test_an_owed_link_is_recorded_as_mailed_only_once_the_server_took_it(store: Engine) -> None:
+    request_subscription(store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT, NOW)
+    [link] = claim_owed_links(store, SETTINGS)
+    held = _row_of(store, "reader@example.org")
+    assert held.confirmation_sent_at is None  # claimed, not mailed
+    assert held.confirmation_nonce == link.claim != link.nonce
+    assert link_mailed(store, link, NOW)
+    mailed = _row_of(store, "reader@example.org")
+    assert (mailed.confirmation_nonce, mailed.confirmation_sent_at) == (link.nonce, NOW)
+    assert not link_mailed(store, link, NOW)  # once
+    assert list(claim_owed_links(store, SETTINGS, lease=timedelta(0))) == []
+
+
+def test_a_claim_whose_sender_died_is_taken_again_with_the_same_link(store: Engine) -> None:
+    request_subscription(store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT, NOW)
+    [held] = claim_owed_links(store, SETTINGS)  # and its sender dies with it
+    assert list(claim_owed_links(store, SETTINGS)) == []  # within the lease: still its own
+    [again] = claim_owed_links(store, SETTINGS, lease=timedelta(seconds=-1))  # the lease ends
+    assert again.nonce == held.nonce  # a mail the dead sender got out still works
+    assert again.claim != held.claim
+    assert not link_mailed(store, held, NOW)  # the first claim is gone
+    assert link_mailed(store, again, NOW)
+
+
+def test_a_subscription_that_changed_under_a_claim_keeps_its_new_state(store: Engine) -> None:
+    request_subscription(store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT, NOW)
+    [link] = claim_owed_links(store, SETTINGS)
+    later = NOW + timedelta(minutes=1)
+    asked = request_subscription(
+        store, SETTINGS, "reader@example.org", Frequency.daily, CLIENT, later
+    )  # asked again on the site meanwhile: a new link, mailed from there
+    assert not link_mailed(store, link, later)
+    row = _row_of(store, "reader@example.org")
+    assert (row.confirmation_nonce, row.confirmation_sent_at) == (asked.link.nonce, later)
 
 
 @pytest.mark.parametrize("second", ["Ann@X.org", "ANN@x.org", "aNn@X.ORG"])

@@ -14,8 +14,17 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from broadsheet.db.schema import feed_entries, import_runs, papers
-from broadsheet.ingest.runner import ImportAborted, OnError, import_file
+from broadsheet.db.work_locks import holding_part
+from broadsheet.ingest.runner import (
+    IMPORT_JOB,
+    ImportAborted,
+    ImportBusy,
+    OnError,
+    file_part,
+    import_file,
+)
 from broadsheet.papers.repository import get_paper
+from databases import ON_POSTGRES
 from good_records import GOOD_DOCUMENT, GOOD_ENTRY, GOOD_RECORD
 from helpers import run_env
 from keyword_checks import assert_keyword_index_whole
@@ -135,14 +144,15 @@ def test_killed_import_resumes_without_duplicates(
     )
     assert done.returncode == 0, done.stderr
     assert "resumed after record" in done.stderr
+    assert "closed as failed" in done.stderr  # the killed run, left "running"
     assert paper_count(store) == 30000
     with store.connect() as connection:
-        run = (
-            connection.execute(select(import_runs).order_by(import_runs.c.id.desc()))
-            .mappings()
-            .first()
+        killed, run = (
+            connection.execute(select(import_runs).order_by(import_runs.c.id)).mappings().all()
         )
+    assert killed["status"] == "failed" and killed["finished_at"] is not None
     assert run["status"] == "done"
+    assert run["resume_line"] == 30000
     assert run["read"] == 30000  # every line counted once across both runs
     assert run["added"] == 30000
 
@@ -342,6 +352,17 @@ def test_an_unexpected_failure_closes_the_run(store: Engine, fixtures: Path) -> 
     summary = import_file(store, path)  # and the next import starts afresh or resumes
     assert summary.read + (summary.resumed_from_line or 0) == 3
     assert run_status(store)[-1] == "done"
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="on SQLite one machine imports: every part is granted")
+def test_a_file_another_process_is_importing_is_left_to_it(store: Engine, fixtures: Path) -> None:
+    path = fixtures / "arxiv_snapshot" / "good.jsonl"
+    with holding_part(store, IMPORT_JOB, file_part(path, "arxiv-snapshot")) as held:
+        assert held  # as the other process's import does while it runs
+        with pytest.raises(ImportBusy, match="another process is importing"):
+            import_file(store, path)
+        assert run_status(store) == []  # its run is neither taken over nor closed
+    assert import_file(store, path).added == 3
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 1000])

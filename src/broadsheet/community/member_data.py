@@ -6,20 +6,26 @@ visible comment off its paper's comment count, in the same transaction as the ro
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Column, Engine, RowMapping, Table, delete, select, update
 
+from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
 from broadsheet.community.follows import followed
-from broadsheet.community.library import member_collections
+from broadsheet.community.library import Collection, member_collections
+from broadsheet.community.submissions import SOURCE as SUBMISSIONS_SOURCE
+from broadsheet.db.keyset import keyset_batches
 from broadsheet.db.schema import (
     api_tokens,
     collection_papers,
-    collections,
     comments,
     dismissed_papers,
+    feed_entries,
     papers,
     saved_papers,
     subscribers,
@@ -35,47 +41,56 @@ def _when(value: datetime | None) -> str | None:
     return value.replace(tzinfo=UTC).isoformat() if value is not None else None
 
 
-def export_member(connection: Connection, member_id: int) -> dict[str, Any]:
+def _list(
+    name: str, batches: Iterator[Sequence[RowMapping]], item: Callable[[RowMapping], Any]
+) -> Iterator[str]:
+    """``"name": [...]`` of a long list, written a batch at a time."""
+    yield f', "{name}": ['
+    first = True
+    for batch in batches:
+        items = (json.dumps(item(row), ensure_ascii=False) for row in batch)
+        yield ("" if first else ",") + "\n  " + ",\n  ".join(items)
+        first = False
+    yield "\n]"
+
+
+def _mine(engine: Engine, table: Table, member_id: int, *order: Column) -> Iterator:
+    """The member's rows of ``table`` in ``order`` (the columns that make a row unique)."""
+    query = select(table).where(table.c.user_id == member_id)
+    return keyset_batches(engine, query, [(column, False) for column in order])
+
+
+def _collection(engine: Engine, collection: Collection) -> Iterator[str]:
+    head = {
+        "name": collection.name,
+        "visibility": collection.visibility.value,
+        "created_at": _when(collection.created_at),
+    }
+    yield json.dumps(head, ensure_ascii=False)[:-1]
+    ids = select(collection_papers).where(collection_papers.c.collection_id == collection.id)
+    order = [(collection_papers.c.added_at, False), (collection_papers.c.paper_id, False)]
+    batches = keyset_batches(engine, ids, order)
+    yield from _list("papers", batches, lambda row: row["paper_id"])
+    yield "}"
+
+
+def export_member(engine: Engine, member_id: int) -> Iterator[str]:
     """The member's account, votes, library, collections, notes, comments, dismissals,
-    follows and subscription (not their password hash or tokens' secrets)."""
-    account = connection.execute(select(users).where(users.c.id == member_id)).one()
-    voted = connection.execute(
-        select(votes.c.paper_id, votes.c.created_at)
-        .where(votes.c.user_id == member_id)
-        .order_by(votes.c.created_at, votes.c.paper_id)
-    ).all()
-    saved = connection.execute(
-        select(saved_papers)
-        .where(saved_papers.c.user_id == member_id)
-        .order_by(saved_papers.c.saved_at, saved_papers.c.paper_id)
-    ).all()
-    members_of: dict[int, list[str]] = {}
-    for collection_id, paper_id in connection.execute(
-        select(collection_papers.c.collection_id, collection_papers.c.paper_id)
-        .join(collections, collections.c.id == collection_papers.c.collection_id)
-        .where(collections.c.user_id == member_id)
-        .order_by(collection_papers.c.added_at, collection_papers.c.paper_id)
-    ):
-        members_of.setdefault(collection_id, []).append(paper_id)
-    written = connection.execute(
-        select(comments)
-        .where(comments.c.user_id == member_id)
-        .order_by(comments.c.created_at, comments.c.id)
-    ).all()
-    dismissed = connection.execute(
-        select(dismissed_papers.c.paper_id, dismissed_papers.c.dismissed_at)
-        .where(dismissed_papers.c.user_id == member_id)
-        .order_by(dismissed_papers.c.dismissed_at, dismissed_papers.c.paper_id)
-    ).all()
-    subscription = connection.execute(
-        select(subscribers).where(subscribers.c.user_id == member_id)
-    ).first()
-    tokens = connection.execute(
-        select(api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.last_used_at)
-        .where(api_tokens.c.user_id == member_id)
-        .order_by(api_tokens.c.created_at)
-    ).all()
-    return {
+    follows and subscription (not their password hash or tokens' secrets), as JSON text
+    written a part at a time: the long lists are read in batches, never whole."""
+    with engine.connect() as connection:
+        account = connection.execute(select(users).where(users.c.id == member_id)).one()
+        owned = member_collections(connection, member_id, counted=False)  # MAX_COLLECTIONS
+        following = followed(connection, member_id)  # at most MAX_FOLLOWS of each kind
+        subscription = connection.execute(
+            select(subscribers).where(subscribers.c.user_id == member_id)
+        ).first()
+        tokens = connection.execute(
+            select(api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.last_used_at)
+            .where(api_tokens.c.user_id == member_id)
+            .order_by(api_tokens.c.created_at, api_tokens.c.id)
+        ).all()
+    head = {
         "format": EXPORT_FORMAT,
         "exported_at": _when(datetime.now(UTC).replace(tzinfo=None)),
         "account": {
@@ -85,39 +100,53 @@ def export_member(connection: Connection, member_id: int) -> dict[str, Any]:
             "is_admin": account.is_admin,
             "created_at": _when(account.created_at),
         },
-        "votes": [{"paper_id": p, "voted_at": _when(at)} for p, at in voted],
-        "library": [
-            {
-                "paper_id": row.paper_id,
-                "saved_at": _when(row.saved_at),
-                "read_at": _when(row.read_at),
-                "note": row.note,
-            }
-            for row in saved
-        ],
-        "collections": [
-            {
-                "name": c.name,
-                "visibility": c.visibility.value,
-                "created_at": _when(c.created_at),
-                "papers": members_of.get(c.id, []),
-            }
-            for c in member_collections(connection, member_id)
-        ],
-        "comments": [
-            {
-                "paper_id": c.paper_id,
-                "body": c.body,
-                "created_at": _when(c.created_at),
-                "edited_at": _when(c.edited_at),
-                "hidden": c.hidden_at is not None,
-            }
-            for c in written
-        ],
-        "dismissed": [{"paper_id": p, "dismissed_at": _when(at)} for p, at in dismissed],
-        "following": [
-            {"kind": f.kind.value, "name": f.name} for f in followed(connection, member_id)
-        ],
+    }
+    yield json.dumps(head, ensure_ascii=False)[:-1]
+    yield from _list(
+        "votes",
+        _mine(engine, votes, member_id, votes.c.created_at, votes.c.paper_id),
+        lambda row: {"paper_id": row["paper_id"], "voted_at": _when(row["created_at"])},
+    )
+    yield from _list(
+        "library",
+        _mine(engine, saved_papers, member_id, saved_papers.c.saved_at, saved_papers.c.paper_id),
+        lambda row: {
+            "paper_id": row["paper_id"],
+            "saved_at": _when(row["saved_at"]),
+            "read_at": _when(row["read_at"]),
+            "note": row["note"],
+        },
+    )
+    yield ', "collections": ['
+    for n, collection in enumerate(owned):
+        yield ("," if n else "") + "\n  "
+        yield from _collection(engine, collection)
+    yield "\n]"
+    yield from _list(
+        "comments",
+        _mine(engine, comments, member_id, comments.c.created_at, comments.c.id),
+        lambda row: {
+            "paper_id": row["paper_id"],
+            "body": row["body"],
+            "created_at": _when(row["created_at"]),
+            "edited_at": _when(row["edited_at"]),
+            "hidden": row["hidden_at"] is not None,
+        },
+    )
+    dismissed = _mine(
+        engine,
+        dismissed_papers,
+        member_id,
+        dismissed_papers.c.dismissed_at,
+        dismissed_papers.c.paper_id,
+    )
+    yield from _list(
+        "dismissed",
+        dismissed,
+        lambda row: {"paper_id": row["paper_id"], "dismissed_at": _when(row["dismissed_at"])},
+    )
+    tail = {
+        "following": [{"kind": f.kind.value, "name": f.name} for f in following],
         "subscription": None
         if subscription is None
         else {
@@ -135,33 +164,58 @@ def export_member(connection: Connection, member_id: int) -> dict[str, Any]:
             for t in tokens
         ],
     }
+    yield ", " + json.dumps(tail, ensure_ascii=False)[1:]
+
+
+_LOCK_BATCH = 1000  # paper ids per locking query (engines bound a statement's parameters)
 
 
 def delete_member(engine: Engine, member: Member) -> None:
     """Delete the account and everything it owns; the counts on papers come down with it.
 
     Their digest subscription is stopped (the address row stays, unsubscribed and anonymous,
-    so a later mail to it is still refused as unsubscribed).
+    so a later mail to it is still refused as unsubscribed). Rows are locked in the store's
+    one order (db/version.py): the member's own votes and comments, then papers in ascending
+    id, then feed entries, then the store version.
     """
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as connection:
-        voted = select(votes.c.paper_id).where(votes.c.user_id == member.id)
-        connection.execute(
-            update(papers)
-            .where(papers.c.id.in_(voted))
-            .values(member_votes=papers.c.member_votes - 1)
-        )
-        visible = (
-            select(comments.c.paper_id, func.count().label("n"))
-            .where(comments.c.user_id == member.id, comments.c.hidden_at.is_(None))
-            .group_by(comments.c.paper_id)
-        )
-        for paper_id, count in connection.execute(visible).all():
+        taken_back: Counter[str] = Counter()  # votes on each paper
+        comments_gone: Counter[str] = Counter()  # visible comments on each paper
+        for (paper_id,) in connection.execute(
+            delete(votes).where(votes.c.user_id == member.id).returning(votes.c.paper_id)
+        ):
+            taken_back[paper_id] += 1
+        for paper_id, hidden_at in connection.execute(
+            delete(comments)
+            .where(comments.c.user_id == member.id)
+            .returning(comments.c.paper_id, comments.c.hidden_at)
+        ):
+            comments_gone[paper_id] += hidden_at is None
+        touched = sorted(set(taken_back) | {p for p, n in comments_gone.items() if n})
+        for start in range(0, len(touched), _LOCK_BATCH):
+            batch = touched[start : start + _LOCK_BATCH]
+            connection.execute(  # (PostgreSQL) each row locked in ascending id, once
+                select(papers.c.id).where(papers.c.id.in_(batch)).order_by(papers.c.id)
+                .with_for_update()
+            ).all()  # fmt: skip
+        for paper_id in touched:
             connection.execute(
                 update(papers)
                 .where(papers.c.id == paper_id)
-                .values(comment_count=papers.c.comment_count - count)
+                .values(
+                    member_votes=papers.c.member_votes - taken_back[paper_id],
+                    comment_count=papers.c.comment_count - comments_gone[paper_id],
+                )
             )
+        connection.execute(  # the name may be someone else's next: it no longer signs these
+            update(feed_entries)
+            .where(
+                feed_entries.c.source == SUBMISSIONS_SOURCE,
+                feed_entries.c.submitted_by == member.username,
+            )
+            .values(submitted_by=None)
+        )
         connection.execute(
             update(subscribers)
             .where(subscribers.c.user_id == member.id)
@@ -174,5 +228,6 @@ def delete_member(engine: Engine, member: Member) -> None:
                 confirmation_nonce=None,
             )
         )
+        ratelimit.forget(connection, f"member:{member.id}")
         connection.execute(delete(users).where(users.c.id == member.id))  # the rest cascades
         bump_version(connection)

@@ -43,7 +43,8 @@ def set_vote(engine: Engine, member: Member, paper_id: str, voted: bool | None =
     by the rows it returns, whether the counter moves, so concurrent clicks never lose or
     double a vote. The returned count is the one the counter's ``UPDATE … RETURNING`` wrote:
     SQLite serialises the writers; on PostgreSQL the paper's row lock orders them, and a
-    count read before that lock could miss a vote committed meanwhile.
+    count read before that lock could miss a vote committed meanwhile. The paper's row is
+    locked before the store version, the order every writer keeps (db/version.py).
     """
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as connection:

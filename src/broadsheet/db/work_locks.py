@@ -9,11 +9,13 @@ write one transaction at a time: every part is granted.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 
 def _job_key(job: str) -> int:
@@ -34,8 +36,10 @@ def _advisory(engine: Engine, job: str, part: int) -> Iterator[bool]:
             yield held
         finally:
             if held:
-                connection.execute(text("SELECT pg_advisory_unlock(:job, :part)"), keys)
-                connection.commit()
+                # a connection the server has lost let go of its locks with it
+                with contextlib.suppress(DBAPIError):
+                    connection.execute(text("SELECT pg_advisory_unlock(:job, :part)"), keys)
+                    connection.commit()
 
 
 @contextmanager
@@ -58,12 +62,14 @@ def _wait_for_advisory(connection: Connection, job: str) -> None:
     connection.execute(text("SELECT pg_advisory_xact_lock(:job)"), {"job": _job_key(job)})
 
 
-def _first_write_waits(connection: Connection, job: str) -> None:
-    """SQLite: the transaction's first write takes the store's one write lock already."""
+def _take_write_lock(connection: Connection, job: str) -> None:
+    """SQLite: take the store's one write lock now, with a write that changes no row, rather
+    than at the transaction's first real write (what was read before it could change)."""
+    connection.exec_driver_sql("UPDATE store_version SET id = id WHERE 0")
 
 
 _SERIALISERS: dict[str, Callable[[Connection, str], None]] = {
-    "sqlite": _first_write_waits,
+    "sqlite": _take_write_lock,
     "postgresql": _wait_for_advisory,
 }
 

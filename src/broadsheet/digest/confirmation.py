@@ -17,7 +17,8 @@ from broadsheet.digest.mailer import DeliveryError, Mailer
 from broadsheet.digest.subscriptions import (
     ConfirmationLink,
     Subscriber,
-    issue_unmailed_links,
+    claim_owed_links,
+    link_mailed,
     link_not_sent,
     link_subject,
 )
@@ -103,19 +104,27 @@ def send_unmailed_confirmations(
     engine: Engine, settings: Settings, secret: str, now: datetime | None = None
 ) -> ConfirmationRound:
     """Mail the links that addresses kept while mail was off (or whose mail failed) still wait
-    for. A mail refused for now ends the round (the server is likely down) and it and the rest
-    are tried again next round; one refused for good is not."""
-    links = issue_unmailed_links(engine, settings, now)
+    for: each claimed, mailed, then recorded as mailed once the server has accepted it, so a
+    sender killed mid-round leaves the rest owed (and the one in hand, once its claim lapses).
+
+    A mail refused for now ends the round (the server is likely down) and is tried again next
+    round with the rest; one refused for good is recorded as mailed, so no round tries it
+    again (asking again from the site sends a new one). A sender killed after the server
+    accepted a mail but before recording it sends that mail once more, with the same link: SMTP
+    has no way to accept a mail and record it together.
+    """
     sent = failed = 0
     with Mailer(settings) as mailer:
-        for index, link in enumerate(links):
+        for link in claim_owed_links(engine, settings):
             try:
                 mailer.send(confirmation_message(settings, secret, link), link.address)
-                sent += 1
             except DeliveryError as exc:
                 failed += 1
                 if not exc.permanent:
-                    for later in links[index:]:
-                        link_not_sent(engine, later)
+                    link_not_sent(engine, link)
                     break
+                link_mailed(engine, link, now)
+                continue
+            link_mailed(engine, link, now)
+            sent += 1
     return ConfirmationRound(sent, failed)

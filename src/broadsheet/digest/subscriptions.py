@@ -16,8 +16,16 @@ asking (``community.ratelimit``), and an address mailed a link in the last
 ``confirmation_cooldown_minutes`` is not mailed again.
 
 Until the site's mail is configured (``mail_is_configured``) nothing is mailed: addresses are
-kept as pending with no link, and ``issue_unmailed_links`` issues their links once it is. The
+kept as pending with no link, and ``claim_owed_links`` hands their links out once it is. The
 same happens to a link whose mail could not be delivered.
+
+Owed links are claimed, mailed, then marked mailed, one at a time, so a sender that dies owes
+nothing but the link in its hands. While a sender holds a link, its row's nonce reads
+``claim <UTC time> <tag> <nonce>`` (a random tag per claim; ``confirmation_sent_at`` stays
+empty); once the mail
+server has accepted the mail, the row gets the bare nonce and the time it was mailed. A claim
+older than ``claim_lease`` was left by a sender that died: the next round claims that link
+again, with the same nonce, so a mail that went out just before the death still works.
 
 Letter case never makes a second subscription: every lookup by address goes through
 ``_at``, which compares lower-cased addresses (the store's unique index does the same).
@@ -26,22 +34,24 @@ Letter case never makes a second subscription: every lookup by address goes thro
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Engine, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, case, func, not_, or_, select, update
 
 from broadsheet.community import ratelimit
 from broadsheet.config import Settings
 from broadsheet.db.bulk import insert_ignoring_conflicts
-from broadsheet.db.claims import claiming
 from broadsheet.db.schema import subscribers
 from broadsheet.digest import tokens
 
 MAX_TOPICS = 20
+CLAIMED = "claim "  # how the nonce of a link a sender is mailing starts
+CLAIM_TIMEOUTS = 10  # a claim lapses after this many SMTP timeouts (see ``claim_lease``)
 
 
 class InvalidEmail(ValueError):
@@ -85,11 +95,13 @@ class Requester:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmationLink:
-    """A confirmation mail to send: to ``address``, for ``subscriber`` in state ``nonce``."""
+    """A confirmation mail to send: to ``address``, for ``subscriber`` in state ``nonce``;
+    ``claim`` is what the row holds while a sender has the link in hand (owed links only)."""
 
     subscriber: Subscriber
     address: str
     nonce: str
+    claim: str | None = None
 
     @property
     def subject(self) -> tokens.ConfirmationSubject:
@@ -261,7 +273,7 @@ def _request_link(
     """The link due to ``address`` for row ``row_id``, unless the address is cooling down.
 
     Without mail, no link: the row waits (``confirmation_sent_at`` empty) for
-    ``issue_unmailed_links``, and a move to a new address is recorded all the same.
+    ``claim_owed_links``, and a move to a new address is recorded all the same.
     """
     row = _row(connection, subscribers.c.id == row_id)
     if same_mailbox(row.email, address):
@@ -491,15 +503,17 @@ def unsubscribe(engine: Engine, secret: str, token: str) -> Subscriber:
 
 
 def link_not_sent(engine: Engine, link: ConfirmationLink) -> None:
-    """The mail for ``link`` was not delivered: asking again may send one before the cool-down."""
+    """The mail for ``link`` was not delivered: asking again may send one before the cool-down,
+    and a claimed link is owed again (the next round claims it)."""
     with engine.begin() as connection:
+        if link.claim is not None:
+            held = subscribers.c.confirmation_nonce == link.claim
+            values: dict[str, Any] = {"confirmation_nonce": None}
+        else:
+            held = subscribers.c.confirmation_nonce == link.nonce
+            values = {"confirmation_sent_at": None}
         connection.execute(
-            update(subscribers)
-            .where(
-                subscribers.c.id == link.subscriber.id,
-                subscribers.c.confirmation_nonce == link.nonce,
-            )
-            .values(confirmation_sent_at=None)
+            update(subscribers).where(subscribers.c.id == link.subscriber.id, held).values(values)
         )
 
 
@@ -600,46 +614,102 @@ def _unmailed() -> tuple[Any, ...]:
     return (awaiting, subscribers.c.confirmation_sent_at.is_(None))
 
 
-def issue_unmailed_links(
-    engine: Engine, settings: Settings, now: datetime | None = None, limit: int = 100
-) -> list[ConfirmationLink]:
-    """Links due to addresses kept while mail was not configured, or whose mail failed.
+def claim_lease(settings: Settings) -> timedelta:
+    """How long a claim on an owed link holds: longer than one mail can take to send, since
+    every step of a send gives up after ``smtp_timeout``."""
+    return timedelta(seconds=CLAIM_TIMEOUTS * settings.smtp_timeout)
 
-    Each counts against its address's limit (one that is over it waits for a later round)
-    and is recorded as sent; the caller mails them and calls ``link_not_sent`` for any that
-    could not be delivered, so a later round tries again.
+
+def _claim_of(nonce: str, at: datetime) -> str:
+    """A claim's value: unique to it, so a sender whose claim lapsed cannot pass for its
+    successor (61 characters of the column's 64)."""
+    return f"{CLAIMED}{at:%Y%m%dT%H%M%S} {secrets.token_urlsafe(4)} {nonce}"
+
+
+def _claimed_at(claim: str) -> tuple[datetime, str]:
+    """When a claim was made, and the nonce of the link it holds."""
+    _, at, _tag, nonce = claim.split(" ")
+    return datetime.strptime(at, "%Y%m%dT%H%M%S"), nonce
+
+
+def _owed(connection: Connection, lapsed_before: datetime, limit: int) -> list[Any]:
+    """(id, nonce) of rows owed a link that no live sender holds, oldest first."""
+    columns = (subscribers.c.id, subscribers.c.confirmation_nonce)
+    claimed = subscribers.c.confirmation_nonce.startswith(CLAIMED)
+    free = connection.execute(
+        select(*columns)
+        .where(*_unmailed(), or_(subscribers.c.confirmation_nonce.is_(None), not_(claimed)))
+        .order_by(subscribers.c.id)
+        .limit(limit)
+    ).all()
+    held = connection.execute(select(*columns).where(*_unmailed(), claimed)).all()
+    lapsed = [row for row in held if _claimed_at(row.confirmation_nonce)[0] < lapsed_before]
+    return sorted([*free, *lapsed], key=lambda row: row.id)[:limit]
+
+
+def _claim(engine: Engine, row_id: int, seen: str | None) -> ConfirmationLink | None:
+    """Claim the link owed to row ``row_id`` if its nonce is still ``seen`` (a compare-and-set,
+    so of several senders one wins) and its address is within its limit; else None."""
+    lapsed = seen is not None and seen.startswith(CLAIMED)
+    nonce = _claimed_at(seen)[1] if lapsed else secrets.token_urlsafe(24)
+    claim = _claim_of(nonce, _now())
+    try:
+        with engine.begin() as connection:
+            row = connection.execute(
+                update(subscribers)
+                .where(
+                    subscribers.c.id == row_id,
+                    subscribers.c.confirmation_nonce.is_not_distinct_from(seen),
+                    *_unmailed(),
+                )
+                .values(confirmation_nonce=claim)
+                .returning(subscribers)
+            ).first()
+            if row is None:  # mailed, changed or claimed by another sender meanwhile
+                return None
+            address = row.pending_email or row.email
+            ratelimit.hit(
+                connection, ratelimit.CONFIRMATION_MAILS_TO_ADDRESS, f"to:{mailbox_key(address)}"
+            )
+    except ratelimit.RateLimited:  # over its limit: a later round tries again
+        return None
+    return ConfirmationLink(subscriber_from_row(row), address, nonce, claim)
+
+
+def claim_owed_links(
+    engine: Engine, settings: Settings, limit: int = 100, lease: timedelta | None = None
+) -> Iterator[ConfirmationLink]:
+    """Links owed to addresses kept while mail was not configured, or whose mail failed.
+
+    Each is claimed as it is handed out, so the caller holds one at a time: it mails the
+    link, then calls ``link_mailed``, or ``link_not_sent`` to hand it back. A link another
+    sender holds is passed over until its claim is older than ``lease`` (default
+    ``claim_lease``). Each claim counts against its address's limit; an address over it waits
+    for a later round.
     """
     if not mail_is_configured(settings):
-        return []
-    now = now or _now()
+        return
+    lapsed_before = _now() - (claim_lease(settings) if lease is None else lease)
     with engine.connect() as connection:
-        ids = connection.execute(
-            select(subscribers.c.id).where(*_unmailed()).order_by(subscribers.c.id)
-            .limit(limit)
-        ).scalars().all()  # fmt: skip
-    links = []
-    for row_id in ids:
-        try:
-            with engine.begin() as connection:
-                # claimed, so that of several workers at once only one mails each link
-                query = select(subscribers).where(subscribers.c.id == row_id, *_unmailed())
-                row = connection.execute(claiming(connection, query)).first()
-                if row is None:  # mailed or changed meanwhile, or another worker has it
-                    continue
-                address = row.pending_email or row.email
-                ratelimit.hit(
-                    connection,
-                    ratelimit.CONFIRMATION_MAILS_TO_ADDRESS,
-                    f"to:{mailbox_key(address)}",
+        owed = _owed(connection, lapsed_before, limit)
+    for row_id, seen in owed:
+        link = _claim(engine, row_id, seen)
+        if link is not None:
+            yield link
+
+
+def link_mailed(engine: Engine, link: ConfirmationLink, now: datetime | None = None) -> bool:
+    """Record that the mail server accepted the mail of a claimed ``link``: the row now waits
+    for that link. False when the claim was lost meanwhile (the subscription changed, or the
+    claim lapsed and another sender took it)."""
+    with engine.begin() as connection:
+        return bool(
+            connection.execute(
+                update(subscribers)
+                .where(
+                    subscribers.c.id == link.subscriber.id,
+                    subscribers.c.confirmation_nonce == link.claim,
                 )
-                nonce = secrets.token_urlsafe(24)
-                connection.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == row_id)
-                    .values(confirmation_nonce=nonce, confirmation_sent_at=now)
-                )
-                subscriber = subscriber_from_row(_row(connection, subscribers.c.id == row_id))
-        except ratelimit.RateLimited:
-            continue
-        links.append(ConfirmationLink(subscriber, address, nonce))
-    return links
+                .values(confirmation_nonce=link.nonce, confirmation_sent_at=now or _now())
+            ).rowcount
+        )

@@ -7,7 +7,8 @@ send is idempotent (the outbox), so each tick after the hour sends it again for 
 that delivers to subscribers confirmed since, and retries mails whose back-off has passed.
 Nothing is lost across a restart: the outbox is in the store. Every tick also mails the
 confirmation links still owed (addresses kept while mail was not configured, or whose mail
-failed).
+failed), claiming each before its mail and recording it after: a worker killed mid-round
+leaves the others owed, and the one it held is mailed once its claim lapses.
 """
 
 from __future__ import annotations

@@ -1,14 +1,21 @@
 """Import a file into the store in batches, each batch and its checkpoint in one transaction.
 
 A killed or failed import resumes where its last committed batch ended, as long as the file
-is unchanged (same size and modification time); upserts make any overlap harmless.
+is unchanged (same size and modification time); upserts make any overlap harmless. Each run
+is a row of ``import_runs``: a resumed import is a new run that starts at its predecessor's
+checkpoint and carries its counts on.
+
+An import holds its file's part of the ``import`` job (``db/work_locks.py``) while it runs, so
+a run still marked running whose file nobody holds was left by a process that died (or lost
+its database before it could close the run): the next import of the file closes it as
+failed. On SQLite, where every part is granted, that is any run still marked running.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,10 +23,12 @@ from enum import StrEnum
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import URL, Engine, select, update
+from sqlalchemy.exc import DBAPIError
 
 from broadsheet.db.engine import foreign_keys_unchecked
 from broadsheet.db.schema import import_runs
+from broadsheet.db.work_locks import holding_part
 from broadsheet.ingest.prefetch import read_in_subprocess
 from broadsheet.papers.record import Paper
 from broadsheet.papers.repository import AuthorIdCache, UpsertCounts, upsert_papers
@@ -28,6 +37,7 @@ from broadsheet.sources.base import RecordError
 from broadsheet.sources.detect import FORMATS, detect_format
 
 MAX_KEPT_ERRORS = 50
+IMPORT_JOB = "import"  # the work lock an import holds on its file
 # files smaller than this are parsed in-process: starting a reader process costs more
 PREFETCH_MIN_BYTES = 8 * 1024 * 1024
 
@@ -55,6 +65,7 @@ class ImportSummary:
     errors: int = 0
     error_messages: list[str] = field(default_factory=list)
     resumed_from_line: int | None = None
+    closed_stale_run: int | None = None  # a run left "running" by a process that died
     seconds: float = 0.0
 
     @property
@@ -70,12 +81,46 @@ class ImportAborted(Exception):
         super().__init__(str(error))
 
 
+class ImportBusy(Exception):
+    """Another process is importing the same file now."""
+
+
+class ImportStopped(Exception):
+    """The database failed under an import. ``cause`` says how, in one line without the
+    batch's data; the next import of the file resumes after record ``resume_line`` (or one
+    batch later, when the database went away while acknowledging that batch's commit)."""
+
+    def __init__(self, cause: str, resume_line: int):
+        self.cause, self.resume_line = cause, resume_line
+        super().__init__(cause)
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    run_id: int
+    offset: int  # where reading starts: a byte offset or a record index
+    line: int  # records consumed before it
+    stale_run: int | None = None  # a run left "running" by a process that died, now failed
+
+
+COUNTS = ("read", "added", "updated", "unchanged", "skipped", "errors")
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _start_run(engine: Engine, path: Path, fmt: str, restart: bool) -> tuple[int, int, int]:
-    """The run id and where to start: (run id, resume offset, resume line)."""
+def file_part(path: Path, fmt: str) -> int:
+    """The part of the ``import`` job that stands for one file (a signed 32-bit number)."""
+    number = zlib.crc32(f"{fmt}:{path.resolve()}".encode())
+    return number - 2**32 if number >= 2**31 else number
+
+
+def _start_run(engine: Engine, path: Path, fmt: str, restart: bool) -> _Start:
+    """A new run, resuming the file's last run unless that one finished, the file changed
+    since or ``restart``. The caller holds the file's part of the import job, so a run of
+    the file still marked running was left by a process that is gone: it is closed as
+    failed."""
     stat = path.stat()
     key = str(path.resolve())
     with engine.begin() as connection:
@@ -89,18 +134,28 @@ def _start_run(engine: Engine, path: Path, fmt: str, restart: bool) -> tuple[int
             .mappings()
             .first()
         )
+        stale = (
+            connection.execute(
+                update(import_runs)
+                .where(
+                    import_runs.c.path == key,
+                    import_runs.c.format == fmt,
+                    import_runs.c.status == "running",
+                )
+                .values(status="failed", finished_at=_now())
+                .returning(import_runs.c.id)
+            )
+            .scalars()
+            .all()
+        )
         same_file = (
             previous is not None
             and previous["file_size"] == stat.st_size
             and previous["file_mtime_ns"] == stat.st_mtime_ns
         )
-        if same_file and previous["status"] != "done" and not restart:
-            connection.execute(
-                import_runs.update()
-                .where(import_runs.c.id == previous["id"])
-                .values(status="running")
-            )
-            return previous["id"], previous["resume_offset"], previous["resume_line"]
+        resume = same_file and previous["status"] != "done" and not restart
+        carried = {name: previous[name] if resume else 0 for name in COUNTS}
+        offset, line = (previous["resume_offset"], previous["resume_line"]) if resume else (0, 0)
         run_id = connection.execute(
             import_runs.insert().values(
                 path=key,
@@ -108,27 +163,69 @@ def _start_run(engine: Engine, path: Path, fmt: str, restart: bool) -> tuple[int
                 file_size=stat.st_size,
                 file_mtime_ns=stat.st_mtime_ns,
                 status="running",
-                resume_offset=0,
-                resume_line=0,
-                read=0,
-                added=0,
-                updated=0,
-                unchanged=0,
-                skipped=0,
-                errors=0,
+                resume_offset=offset,
+                resume_line=line,
                 started_at=_now(),
+                **carried,
             )
         ).inserted_primary_key[0]
-        return run_id, 0, 0
+    return _Start(run_id, offset, line, max(stale, default=None))
 
 
-def _finish_run(engine: Engine, run_id: int, status: str) -> None:
+def _finish_run(engine: Engine, run_id: int, status: str) -> int:
+    """Close the run; the checkpoint it ends at."""
     with engine.begin() as connection:
-        connection.execute(
+        return connection.execute(
             import_runs.update()
             .where(import_runs.c.id == run_id)
             .values(status=status, finished_at=_now())
-        )
+            .returning(import_runs.c.resume_line)
+        ).scalar_one()
+
+
+def _where(url: URL) -> str:
+    """The database as a person locates it: host and port, a socket's folder, or a file."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or "memory"
+    host = url.host or url.query.get("host") or "localhost"
+    return f"{host}:{url.port or 5432}" if url.host else str(host)
+
+
+def _reason(error: DBAPIError) -> str:
+    """The driver's own words, first line only: never the statement or its parameters."""
+    words = str(error.orig).strip().splitlines()
+    reason = words[0].rsplit(": ", 1)[-1].strip() if words else type(error.orig).__name__
+    return reason[:1].lower() + reason[1:200]
+
+
+def describe_failure(url: URL, error: DBAPIError, unreachable: DBAPIError | None) -> str:
+    """One line on a database failure: ``unreachable`` is the error a new connection got, or
+    None when the database answered again."""
+    where = _where(url)
+    if unreachable is not None:
+        return f"the database at {where} is unreachable ({_reason(unreachable)})"
+    if error.connection_invalidated:
+        return f"the connection to the database at {where} was lost ({_reason(error)})"
+    return f"the database at {where} refused a batch ({_reason(error)})"
+
+
+def _close(engine: Engine, run_id: int, status: str) -> int | Exception:
+    """Close the run: the checkpoint it ends at, or why it could not be closed (the next
+    import of the file closes it)."""
+    try:
+        return _finish_run(engine, run_id, status)
+    except Exception as exc:  # the error that stopped the import matters more
+        return exc
+
+
+def _probe(engine: Engine) -> DBAPIError | None:
+    """The error a new connection to the database gets, or None when it answers."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(select(1))
+    except DBAPIError as exc:
+        return exc
+    return None
 
 
 def import_file(
@@ -144,28 +241,52 @@ def import_file(
     """Import ``path`` (format detected unless given). ``position`` gets bytes read so far.
 
     ``prefetch`` reads in a child process (default: for large files on multi-core machines).
+    ImportBusy when another process imports the file now; ImportStopped when the database
+    fails under the import (the run is closed as failed, now or by the next import).
     """
     fmt = fmt or detect_format(path)
+    try:
+        with holding_part(engine, IMPORT_JOB, file_part(path, fmt)) as held:
+            if not held:
+                raise ImportBusy(f"another process is importing {path} now")
+            start = _start_run(engine, path, fmt, restart)
+            return _import(engine, path, fmt, start, on_error, batch_size, position, prefetch)
+    except DBAPIError as exc:  # before the run started: nothing of it to close
+        raise ImportStopped(describe_failure(engine.url, exc, _probe(engine)), 0) from None
+
+
+def _import(
+    engine: Engine,
+    path: Path,
+    fmt: str,
+    start: _Start,
+    on_error: OnError,
+    batch_size: int,
+    position: Callable[[int], None] | None,
+    prefetch: bool | None,
+) -> ImportSummary:
     source = FORMATS[fmt]
-    run_id, start_offset, start_line = _start_run(engine, path, fmt, restart)
-    summary = ImportSummary(path=str(path), format=fmt)
+    run_id, start_offset, start_line = start.run_id, start.offset, start.line
+    summary = ImportSummary(path=str(path), format=fmt, closed_stale_run=start.stale_run)
     if start_line:
         summary.resumed_from_line = start_line
     started = time.perf_counter()
     batch: list[Paper] = []
     batch_read = batch_errors = 0
     last_resume = (start_offset, start_line)
+    committed_line = start_line  # the checkpoint of the last batch stored
 
     author_cache = AuthorIdCache()
 
     def flush() -> None:
-        nonlocal batch, batch_read, batch_errors
+        nonlocal batch, batch_read, batch_errors, committed_line
         try:
             counts = write_batch()
         except BaseException:
             author_cache.discard()
             raise
         author_cache.commit()
+        committed_line = last_resume[1]
         summary.read += batch_read
         summary.added += counts.added
         summary.updated += counts.updated
@@ -226,8 +347,14 @@ def import_file(
     except BaseException as exc:
         # whatever stopped it, the run is not left "running"; its last batch is its checkpoint
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        with contextlib.suppress(Exception):  # the error that stopped the import matters more
-            _finish_run(engine, run_id, status)
+        closed = _close(engine, run_id, status)
+        if isinstance(exc, DBAPIError):  # said in one line: the statement holds the batch
+            unreachable = closed if isinstance(closed, DBAPIError) else None
+            cause = describe_failure(engine.url, exc, unreachable)
+            # unclosed, a batch whose commit's answer was cut off may be stored: the next
+            # run knows; closed, the run says where it ends
+            line = closed if isinstance(closed, int) else committed_line
+            raise ImportStopped(cause, line) from None
         raise
     finally:
         close = getattr(items, "close", None)

@@ -310,14 +310,15 @@ def upsert_papers(
     do not depend on how a file is cut into batches.
     Re-running the same batch changes nothing. Feed placements are added once per paper and day.
     With ``author_cache``, the caller must ``commit`` or ``discard`` it with the transaction.
+    Rows are locked in the store's lock order (db/version.py): stored papers in ascending id,
+    the store version last, so that members voting on these papers meanwhile never deadlock.
     """
     counts = UpsertCounts()
     if not batch:
         return counts
     # No other writer may add or change these papers between the reads below and the writes:
-    # on SQLite the first write takes the store's write lock; elsewhere writers of papers queue.
+    # SQLite's one write lock is taken here; on PostgreSQL writers of papers queue here.
     one_at_a_time(connection, "papers")
-    bump_version(connection)
     incoming: dict[str, dict[str, Any]] = {}
     merged_in_batch: set[str] = set()  # ids with more than one record in this batch
     for paper in batch:  # later records of the same id merge onto earlier ones
@@ -355,6 +356,7 @@ def upsert_papers(
             to_insert.append(merged)
         else:
             to_update.append(merged)
+    to_update.sort(key=itemgetter("id"))
     keywords = keyword_index.for_engine(connection)
     keywords.number_new(connection, to_insert)
     bulk_insert(connection, papers, to_insert)
@@ -394,6 +396,7 @@ def upsert_papers(
         if p.feed is not None
     ]
     bulk_insert(connection, feed_entries, placements, ignore_conflicts_on=["paper_id", "day"])
+    bump_version(connection)
     return counts
 
 
