@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,3 +47,29 @@ def smtp_sink(sink: SmtpSink | None = None) -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+@contextmanager
+def silent_smtp() -> Iterator[tuple[str, int]]:
+    """A mail server that hangs: it takes every connection and never says a word (not even
+    the greeting), until the block ends; yields its host and port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def take() -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+        for connection in held:
+            connection.close()

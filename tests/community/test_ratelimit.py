@@ -36,3 +36,14 @@ def test_old_counters_are_removed(store: Engine) -> None:
         ratelimit.hit(connection, LIMIT, "ada", now=1_000_000.0 + 2 * 86_400)
         count = connection.execute(select(func.count()).select_from(rate_limits)).scalar_one()
     assert count == 1
+
+
+def test_a_cool_down_slides_from_its_start_and_can_be_ended(store: Engine) -> None:
+    start = 1_000_030.0  # mid-window: a fixed window of 60 s would end 30 s later
+    with store.begin() as connection:
+        assert ratelimit.start_cool_down(connection, "mail", "to:ada", 60, now=start)
+        assert not ratelimit.start_cool_down(connection, "mail", "to:ada", 60, now=start + 59)
+        assert ratelimit.start_cool_down(connection, "mail", "to:bob", 60, now=start + 59)
+        assert ratelimit.start_cool_down(connection, "mail", "to:ada", 60, now=start + 61)
+        ratelimit.end_cool_down(connection, "mail", "to:ada")
+        assert ratelimit.start_cool_down(connection, "mail", "to:ada", 60, now=start + 62)

@@ -1,11 +1,12 @@
-"""Fixed-window rate limits kept in the store, so every worker process shares them."""
+"""Fixed-window rate limits and sliding cool-downs kept in the store, so every worker process
+shares them."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete
+from sqlalchemy import Connection, Engine, delete, select
 
 from broadsheet.db.bulk import upsert
 from broadsheet.db.schema import rate_limits
@@ -73,6 +74,11 @@ def hit(connection: Connection, limit: Limit, actor: str, now: float | None = No
         raise RateLimited(limit, retry_after=int(window_start + limit.seconds - now) + 1)
 
 
+def forget(connection: Connection, actor: str) -> None:
+    """Drop every counter of ``actor`` (e.g. ``member:7`` when that account is deleted)."""
+    connection.execute(delete(rate_limits).where(rate_limits.c.key.like(f"%:{actor}")))
+
+
 def check(engine: Engine, limit: Limit, *actors: str) -> None:
     """Count one attempt for each actor in its own committed transaction (sign-in, sign-up).
 
@@ -87,3 +93,32 @@ def check(engine: Engine, limit: Limit, *actors: str) -> None:
                 errors.append(exc)
     if errors:
         raise max(errors, key=lambda e: e.retry_after)
+
+
+def start_cool_down(
+    connection: Connection, action: str, actor: str, seconds: int, now: float | None = None
+) -> bool:
+    """Start ``actor``'s cool-down of ``seconds`` (at most a day) for ``action``: False, and
+    nothing recorded, while an earlier one still runs.
+
+    Sliding, unlike the windows above: it ends ``seconds`` after it started. It runs in the
+    caller's transaction, which must have written first something every caller for ``actor``
+    writes (say, ``hit`` on a counter of theirs): that write waits for any other such
+    transaction to end, so two of them cannot both find no cool-down and start one.
+    """
+    now = time.time() if now is None else now
+    key = f"{action}:{actor}"
+    running = connection.execute(
+        select(rate_limits.c.key)
+        .where(rate_limits.c.key == key, rate_limits.c.window_start > now - seconds)
+        .limit(1)
+    ).first()
+    if running is not None:
+        return False
+    connection.execute(_upsert(connection).values(key=key, window_start=int(now), hits=1))
+    return True
+
+
+def end_cool_down(connection: Connection, action: str, actor: str) -> None:
+    """Forget ``actor``'s cool-downs for ``action`` (what started them did not happen)."""
+    connection.execute(delete(rate_limits).where(rate_limits.c.key == f"{action}:{actor}"))
