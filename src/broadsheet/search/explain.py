@@ -47,7 +47,8 @@ class Explanation:
 
 
 def kept_because(item: Fused, exact: bool, cutoff: bool) -> str:
-    """Why ``item`` is in the list (the cut-off's own tests, in its order)."""
+    """Why ``item`` is in the list (the cut-off's own tests, in its order); a less close one
+    is listed only when asked for."""
     if exact:
         return "named by the query (its arXiv id or an author)"
     if not cutoff:
@@ -56,7 +57,9 @@ def kept_because(item: Fused, exact: bool, cutoff: bool) -> str:
         return f"fused score {item.score:.3f} ≥ {MIN_FUSED:.2f}"
     if item.dense is not None and item.dense >= STRONG_COSINE:
         return f"close in meaning on its own: cosine {item.dense:.3f} ≥ {STRONG_COSINE:.2f}"
-    return "below the cut-off"  # not reached: such results are dropped
+    if item.every_word:
+        return "holds every word of the query"
+    return f"less close: fused score {item.score:.3f} < {MIN_FUSED:.2f}, listed on request"
 
 
 def explain(item: Fused, exact: bool = False, cutoff: bool = True) -> Explanation:

@@ -21,6 +21,11 @@ STRONG_COSINE = 0.45
 # best cosine of its 1,109 queries is 0.29-0.92 (test split: 0.33 at least, 1% below 0.36);
 # of 300 random letter strings 89% stay below 0.30 (median 0.24); stop words alone, 0.11-0.27.
 WEAK_COSINE = 0.30
+# What the cut-off leaves is offered on request ("N more, less close") down to this fused
+# score, half the cut-off. On 10 labelled topic queries over the 753 shared daily papers
+# (bench/topic_search.py), candidates below the cut-off held 29 relevant papers among 2,243;
+# above this floor, 14 among 372 (37 a query); the rest is noise.
+MIN_LESS_CLOSE = 0.20
 
 
 @dataclass(slots=True)
@@ -34,6 +39,7 @@ class Fused:
     passage: float | None = None  # raw cosine of the paper's closest passage
     rerank: float | None = None  # the reranked score of the first candidates
     exact_words: float | None = None  # share of the query's words the paper holds as written
+    every_word: bool = False  # its title or abstract holds every word of the query (as stems)
 
 
 def min_max(scores: Sequence[float]) -> list[float]:
@@ -80,5 +86,16 @@ def fuse(
 
 
 def relevant(item: Fused) -> bool:
-    """The relevance cut-off: near the best fused score, or close in meaning on its own."""
-    return item.score >= MIN_FUSED or (item.dense is not None and item.dense >= STRONG_COSINE)
+    """The relevance cut-off: near the best fused score, close in meaning on its own, or
+    holding every word of the query (a topic query's papers may score low on both sides:
+    a long abstract's one mention, a vector about its main subject)."""
+    return (
+        item.score >= MIN_FUSED
+        or (item.dense is not None and item.dense >= STRONG_COSINE)
+        or item.every_word
+    )
+
+
+def less_close(item: Fused) -> bool:
+    """Below the cut-off, but still offered on request."""
+    return item.score >= MIN_LESS_CLOSE

@@ -6,7 +6,7 @@ cannot be loaded, or is still loading in another thread (a search never waits fo
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -30,13 +30,20 @@ from broadsheet.search.embed import (
 )
 from broadsheet.search.explain import Explanation, explain
 from broadsheet.search.filters import SearchFilters, why_nothing_passes
-from broadsheet.search.fusion import DENSE_WEIGHT, WEAK_COSINE, Fused, fuse, relevant
+from broadsheet.search.fusion import (
+    DENSE_WEIGHT,
+    WEAK_COSINE,
+    Fused,
+    fuse,
+    less_close,
+    relevant,
+)
 from broadsheet.search.highlight import highlight, query_stems, snippet
 from broadsheet.search.lexical import has_content_words, lexical_search
 from broadsheet.search.rerank import rerank
 from broadsheet.search.spelling import correct_query
 from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
-from broadsheet.search.written_words import favour_written_words
+from broadsheet.search.written_words import favour_written_words, holding_every_word
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
@@ -66,6 +73,7 @@ class SearchRequest:
     mode: Mode = Mode.hybrid
     cutoff: bool = True
     spell: bool = True  # search for the corrected words when some are not in the store
+    more: bool = False  # list the less close results (below the cut-off) after the others
 
 
 @dataclass(slots=True)
@@ -77,16 +85,18 @@ class SearchHit:
     title_highlight: str | None = None  # with MARK_START/MARK_END around matched terms
     abstract_highlight: str | None = None
     explanation: Explanation | None = None  # each stage's score, and why it was kept
+    less_close: bool = False  # below the cut-off, listed because ``more`` was asked for
 
 
 @dataclass(slots=True)
 class SearchResults:
     query: str
     mode: Mode  # what actually ran
-    total: int  # results above the cut-off
+    total: int  # results listed: above the cut-off, and the less close ones with ``more``
     hits: list[SearchHit]
     notice: str | None = None
     corrected_query: str | None = None  # what was searched for instead of ``query``
+    less_close: int = 0  # results below the cut-off: listed after the others with ``more``
 
 
 @lru_cache(maxsize=1024)
@@ -287,6 +297,29 @@ def nothing_close(query: str, found: Candidates) -> bool:
     return max((cosine for _, cosine in found.dense), default=0.0) < WEAK_COSINE
 
 
+def apply_cutoff(
+    engine: Engine, query: str, found: Candidates, ranked: list[Fused]
+) -> tuple[list[Fused], list[Fused]]:
+    """``ranked`` split into what passes the relevance cut-off and the less close rest that is
+    still offered on request; both empty when nothing is close to ``query``.
+
+    A keyword candidate holding every word of the query always passes, whatever its scores.
+    """
+    if nothing_close(query, found):
+        return [], []
+    below = [f.seq for f in ranked if f.lexical is not None and not relevant(f)]
+    with engine.connect() as connection:
+        every_word = holding_every_word(connection, query, below)
+    kept, rest = [], []
+    for item in ranked:
+        item.every_word = item.seq in every_word
+        if relevant(item):
+            kept.append(item)
+        elif less_close(item):
+            rest.append(item)
+    return kept, rest
+
+
 def empty_notice(engine: Engine, query: str, filters: SearchFilters) -> str:
     """Why a search found nothing: the filter that leaves no paper, or nothing close."""
     with engine.connect() as connection:
@@ -312,27 +345,37 @@ def search_papers(
     correction = correct_query(engine, query) if request.spell and not exact else None
     searched = correction.query if correction else query
     ahead = embedding if searched == query else None
+    if ahead is None and embedding is not None:
+        # embedding the words as typed may have loaded the model (this search's own load: one
+        # under way elsewhere fails it at once): the corrected words wait for it, rather than
+        # be told the model is warming up
+        wait([embedding])
     found = retrieve(engine, searched, request.mode, request.filters, model, ahead, index)
     mode, notice = found.mode, found.notice
     ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
+    tail: list[Fused] = []
     if request.cutoff:
-        ranked = [] if nothing_close(searched, found) else [f for f in ranked if relevant(f)]
-    visible = _visible(engine, [f.seq for f in ranked])
+        ranked, tail = apply_cutoff(engine, searched, found, ranked)
+    visible = _visible(engine, [f.seq for f in ranked + tail])
+    named = set(exact)
     ranked = [f for f in ranked if f.seq in visible]
+    tail = [f for f in tail if f.seq in visible and f.seq not in named]
     if request.sort == Sort.relevance:
         ranked = rerank(engine, model, ranked, found.query_vector, query=searched)
     else:
         ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
+        tail.sort(key=_sort_key(request.sort, visible), reverse=True)
     ranked = _exact_first(ranked, exact)
-    if not ranked:
+    listed = ranked + tail if request.more else ranked
+    if not listed:
         said = empty_notice(engine, query, request.filters)
         notice = f"{said} {notice}" if notice else said
-    page = ranked[request.offset : request.offset + request.limit]
+    page = listed[request.offset : request.offset + request.limit]
     rows = paper_rows(engine, [f.seq for f in page])  # full rows for the page only
     # a paper deleted or hidden since the count above
     page = [f for f in page if f.seq in rows and rows[f.seq].get("hidden_at") is None]
     marks = _highlights(searched, rows)
-    named = set(exact)
+    below = {f.seq for f in tail}
     hits = [
         SearchHit(
             rows[f.seq],
@@ -341,8 +384,11 @@ def search_papers(
             f.dense,
             *marks.get(f.seq, (None, None)),
             explanation=explain(f, f.seq in named, request.cutoff),
+            less_close=f.seq in below,
         )
         for f in page
     ]
     corrected = correction.query if correction else None
-    return SearchResults(query, mode, len(ranked), hits, notice, corrected_query=corrected)
+    return SearchResults(
+        query, mode, len(listed), hits, notice, corrected_query=corrected, less_close=len(tail)
+    )

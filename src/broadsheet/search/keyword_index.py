@@ -163,6 +163,30 @@ def _stems_of(texts: Sequence[tuple[str | None, str | None]]) -> list[dict[str, 
     return [frequencies for frequencies, _ in documents_terms(texts)]
 
 
+def hold_every_term(texts: Sequence[str], wanted: frozenset[str]) -> list[bool]:
+    """Whether each of ``texts`` holds every index term in ``wanted``, its words split and
+    stemmed as the index does it (each distinct word once: far cheaper than ``documents_terms``).
+
+    Porter rewrites only a word's ending, so a term less its last letter is part of every word
+    it comes from: an ASCII text without that part cannot hold the term and is not split.
+    """
+    cues = [term[:-1] or term for term in wanted if term.isascii()]
+
+    def may_hold(text: str) -> bool:
+        lowered = text.lower()
+        return not text.isascii() or all(cue in lowered for cue in cues)
+
+    split = {at: set(_words(text)) for at, text in enumerate(texts) if may_hold(text)}
+    forms: dict[str, set[str]] = {}  # a word of the texts -> the wanted terms it gives
+    for word, terms in _stems.of(set().union(*split.values())).items():
+        if given := {term for term, _ in terms if term in wanted}:
+            forms[word] = given
+    held = [False] * len(texts)
+    for at, words in split.items():
+        held[at] = {term for word in words & forms.keys() for term in forms[word]} == wanted
+    return held
+
+
 @lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """The index form of one query word (its first term; the word itself if it has none)."""

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import papers
+from broadsheet.search import keyword_index
 from broadsheet.search.lexical import has_content_words, query_terms
 
 # A query of at most this many content words names a technique ("pooling", "logit
@@ -82,3 +83,21 @@ def favour_written_words(
         for seq, score in hits
     ]
     return sorted(rescored, key=lambda hit: (-hit[1], hit[0]))
+
+
+def query_index_terms(query: str) -> frozenset[str]:
+    """The index terms of ``query``'s content words (none for stop words alone)."""
+    if not has_content_words(query):
+        return frozenset()
+    return frozenset(keyword_index.tokens(" ".join(query_terms(query))))
+
+
+def holding_every_word(connection: Connection, query: str, seqs: Sequence[int]) -> set[int]:
+    """Those of ``seqs`` whose title or abstract holds every content word of ``query``, each
+    as the keyword index stems it ("normalization" and "normalized" alike)."""
+    wanted = query_index_terms(query)
+    if not wanted or not seqs:
+        return set()
+    texts = paper_texts(connection, seqs)
+    held = keyword_index.hold_every_term(list(texts.values()), wanted)
+    return {seq for seq, holds in zip(texts, held, strict=True) if holds}

@@ -88,9 +88,12 @@ def run_search(
     limit: int = PAGE_SIZE,
     spell: bool = True,
     model: str = DEFAULT_MODEL,
+    more: bool = False,
 ) -> SearchResults:
     offset = (page - 1) * limit
-    request = SearchRequest(query, filters, sort, limit=limit, offset=offset, spell=spell)
+    request = SearchRequest(
+        query, filters, sort, limit=limit, offset=offset, spell=spell, more=more
+    )
     return search_papers(engine, request, model=model)
 
 

@@ -78,7 +78,9 @@ class ExplanationOut(BaseModel):
     exact_words: float | None = Field(
         description="Share of the query's words the paper holds as written (reranked only)"
     )
-    kept_because: str = Field(description="Why the result passed the relevance cut-off")
+    kept_because: str = Field(
+        description="Why the result passed the relevance cut-off (or that it is a less close one)"
+    )
 
 
 class SearchHitOut(BaseModel):
@@ -86,12 +88,23 @@ class SearchHitOut(BaseModel):
     score: float = Field(description="Fused relevance in [0, 1]")
     highlight: str | None = Field(None, description="Best abstract window, terms in <mark>")
     explain: ExplanationOut | None = Field(None, description="With `explain=true` only")
+    less_close: bool = Field(
+        False, description="Below the relevance cut-off: listed because `more=true` asked"
+    )
 
 
 class SearchOut(BaseModel):
     query: str
     mode: str = Field(description="What ran: hybrid, or lexical when vectors are missing")
-    total: int = Field(description="Results above the relevance cut-off")
+    total: int = Field(
+        description="Results listed: those above the relevance cut-off, and with `more=true` "
+        "the less close ones after them"
+    )
+    less_close: int = Field(
+        0,
+        description="Results below the relevance cut-off, still related: listed after the "
+        "others (and counted in `total`) with `more=true`",
+    )
     notice: str | None = None
     corrected_query: str | None = Field(
         None, description="What was searched for instead, when words of `query` are not known"
@@ -140,11 +153,16 @@ def search(
     explain: Annotated[
         bool, Query(description="Add each result's scores by stage and why it was kept")
     ] = False,
+    more: Annotated[
+        bool, Query(description="List the less close results (below the cut-off) too")
+    ] = False,
 ) -> dict[str, Any]:
     """Hybrid (keyword + semantic) search with a relevance cut-off.
 
     Words the store does not know are corrected from its own vocabulary (``corrected_query``
-    says so); ``exact=true`` searches the words as typed.
+    says so); ``exact=true`` searches the words as typed. A paper holding every word of the
+    query always passes the cut-off; ``less_close`` counts the related results below it,
+    which ``more=true`` lists after the others.
     """
     engine = read_engine(request)
     found = run_search(
@@ -156,11 +174,13 @@ def search(
         limit,
         spell=not exact,
         model=request.app.state.settings.embedding_model,
+        more=more,
     )
     return {
         "query": found.query,
         "mode": found.mode.value,
         "total": found.total,
+        "less_close": found.less_close,
         "notice": found.notice,
         "corrected_query": found.corrected_query,
         "results": [
@@ -171,6 +191,7 @@ def search(
                 if hit.abstract_highlight
                 else None,
                 "explain": hit.explanation.as_dict() if explain and hit.explanation else None,
+                "less_close": hit.less_close,
             }
             for hit in found.hits
         ],
