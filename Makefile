@@ -7,8 +7,10 @@ install:
 install-dev:
 	bash scripts/install.sh --dev
 
+# make serve PORT=8611 HOST=0.0.0.0 (links in mails follow them unless BROADSHEET_BASE_URL is
+# set); without them, the settings' host and port (127.0.0.1:8000 unless .env says otherwise)
 serve: install
-	.venv/bin/broadsheet serve
+	.venv/bin/broadsheet serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: install-dev
 	.venv/bin/pytest

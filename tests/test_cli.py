@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -156,3 +157,70 @@ def test_cite_writes_bibtex_and_ris_in_the_order_asked(cli: CliRunner, fixtures:
     assert result.exit_code == 0, result.output
     [record] = rispy.loads(result.output)
     assert record["accession_number"] == "arXiv:2312.00752"
+
+
+def test_serve_on_another_port_mails_links_to_that_port(store, database_url: str, smtp) -> None:
+    import re
+
+    import httpx
+
+    from helpers import free_port
+    from test_serve_proxy import serving
+
+    port = free_port()
+    mail = {"BROADSHEET_SMTP_HOST": smtp.host, "BROADSHEET_SMTP_PORT": str(smtp.port)}
+    with serving(database_url, port=port, env=mail) as url, httpx.Client(base_url=url) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+        data = {"email": "reader@example.org", "frequency": "daily", "csrf_token": token}
+        assert client.post("/subscribe", data=data).status_code == 200
+    [message] = smtp.messages
+    body = message.get_body(("plain",)).get_content()
+    assert f"http://localhost:{port}/subscribe/confirm?token=" in body
+
+
+def test_search_answers_as_the_site_does_from_a_fresh_process(
+    cli: CliRunner, fixtures: Path, database_url: str
+) -> None:
+    """A misspelled query: the correction the site shows, and search by meaning at once."""
+    import subprocess
+    import sys
+
+    import orjson
+    from fastapi.testclient import TestClient
+
+    from broadsheet.config import Settings
+    from broadsheet.web.app import create_app
+    from helpers import run_env
+
+    cli.invoke(app, ["import", str(fixtures / "daily_papers" / "topics.json")])
+    assert cli.invoke(app, ["index"]).exit_code == 0
+    query = "robust lerning"
+
+    def search(*options: str) -> str:
+        command = [sys.executable, "-m", "broadsheet.cli", "search", query, *options]
+        done = subprocess.run(
+            command, env=run_env(database_url), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "warming up" not in done.stdout + done.stderr
+        return done.stdout
+
+    printed = search("--limit", "3")
+    assert "Showing results for robust learning" in printed and "(hybrid)" in printed
+    payload = orjson.loads(search("--json", "--limit", "3"))
+    assert payload["corrected_query"] == "robust learning" and payload["mode"] == "hybrid"
+    assert "Showing results for" not in search("--exact", "--limit", "3")
+    site = TestClient(create_app(Settings(database_url=database_url, secret_key="test")))
+    page = site.get("/search", params={"q": query}).text
+    assert "Showing results for <b>robust learning</b>" in page
+    first = re.search(r'<article class="card" id="paper-([^"]+)"', page).group(1)
+    assert payload["results"][0]["id"] == first
+
+
+def test_index_progress_and_summary_give_one_rate(cli: CliRunner, fixtures: Path) -> None:
+    cli.invoke(app, ["import", str(fixtures / "daily_papers" / "topics.json")])
+    result = cli.invoke(app, ["index"])
+    assert result.exit_code == 0, result.output
+    bar = float(re.search(r"12/12\s+([\d.,]+) papers/s", result.output).group(1))
+    summary = float(re.search(r"papers/s\s*│\s*([\d.,]+)", result.output).group(1))
+    assert bar == summary > 0

@@ -18,13 +18,20 @@ PASSWORD = "long enough password"
 
 
 @contextmanager
-def serving(database_url: str, *options: str, trusted: str | None = None) -> Iterator[str]:
+def serving(
+    database_url: str,
+    *options: str,
+    trusted: str | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """A real ``broadsheet serve`` in a subprocess; yields its base URL.
 
-    ``trusted`` goes in the environment as BROADSHEET_FORWARDED_ALLOW_IPS.
+    ``trusted`` goes in the environment as BROADSHEET_FORWARDED_ALLOW_IPS; ``env`` adds to it.
     """
-    port = free_port()
-    env = run_env(database_url)
+    port = port or free_port()
+    env = {**run_env(database_url), **(env or {})}
+    env.pop("BROADSHEET_BASE_URL", None)
     env.pop("BROADSHEET_FORWARDED_ALLOW_IPS", None)
     env["FORWARDED_ALLOW_IPS"] = "*"  # uvicorn's own default must not matter
     if trusted is not None:

@@ -9,8 +9,14 @@ recorded checksums (tests/web/test_docs.py).
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -54,3 +60,53 @@ def test_the_site_serves_the_vendored_builds() -> None:
 
     assert SERVED.resolve() == VENDOR.resolve()
     assert (SERVED / "htmx" / "htmx.min.js").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "broadsheet.db.secret",
+        "data/papers.sqlite3.secret",
+        "broadsheet.db.secret.part-42",
+        ".env",
+        "broadsheet.db-wal",
+    ],
+)
+def test_what_a_first_start_writes_beside_the_store_is_never_committed(path: str) -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run([git, "check-ignore", "-q", "--no-index", path], cwd=ROOT)
+    assert ignored.returncode == 0, f"{path} is not git-ignored"
+
+
+def test_the_package_builds_without_warnings(tmp_path: Path) -> None:
+    """What ``pip install`` builds from this checkout, built here from a copy of it."""
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for folder in ("src", "vendor"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    built = subprocess.run(
+        [*command, "-w", str(tmp_path / "dist"), "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    said = built.stdout + built.stderr
+    assert not re.findall(r".*Warning.*", said), said
+    [wheel] = (tmp_path / "dist").glob("broadsheet-*.whl")
+    with zipfile.ZipFile(wheel) as shipped:
+        names = set(shipped.namelist())
+    shipped_files = [
+        "broadsheet/web/static/app.css",
+        "broadsheet/web/templates/base.html",
+        "broadsheet/db/migrations/script.py.mako",
+        "broadsheet/db/migrations/versions/0001_initial.py",
+        "broadsheet_vendor/htmx/htmx.min.js",
+        "broadsheet_vendor/swagger-ui/swagger-ui.css",
+    ]
+    assert [name for name in shipped_files if name not in names] == []

@@ -24,6 +24,16 @@ def proxy_addresses(value: str) -> str:
     return ",".join(entries)
 
 
+LOCAL_HOSTS = ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost")
+
+
+def served_address(host: str | None, port: int | None) -> str:
+    """The address `broadsheet serve` answers at, as this machine names it: BASE_URL's default,
+    so that mailed links reach the server started (``make serve PORT=8611``)."""
+    host = "localhost" if host is None or host in LOCAL_HOSTS else host
+    return f"http://{f'[{host}]' if ':' in host else host}:{port or 8000}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BROADSHEET_", env_file=".env", extra="ignore")
 
@@ -41,8 +51,12 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         None, description="Signs session cookies; default: a random key kept beside the store."
     )
+    host: str = Field("127.0.0.1", description="Interface `broadsheet serve` listens on.")
+    port: int = Field(8000, ge=1, le=65_535, description="Port `broadsheet serve` listens on.")
     base_url: str = Field(
-        "http://localhost:8000", description="Public address, for links in feeds and mails."
+        default_factory=lambda given: served_address(given.get("host"), given.get("port")),
+        description="Public address, for links in feeds and mails (default: the host and port "
+        "`broadsheet serve` listens on, as http://localhost:8000).",
     )
     smtp_host: str = Field("localhost", description="Mail server for digests and confirmations.")
     smtp_port: int = 25

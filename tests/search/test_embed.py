@@ -3,6 +3,10 @@ bad names and missing GPUs fail clearly."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import orjson
 import pytest
@@ -15,9 +19,11 @@ from broadsheet.search.embed import (
     QUANTIZED_FILE,
     SESSION_BATCH,
     EmbedderUnavailable,
+    OnnxQueryEmbedder,
     SentenceTransformerEmbedder,
     _onnx_export_dir,
     load_embedder,
+    onnx_query_embedder,
     paper_text,
     quantize_export,
     text_hash,
@@ -150,3 +156,54 @@ def test_long_texts_are_cut_before_tokenising_yet_fill_the_window(monkeypatch):
 def test_text_hash_changes_with_the_text():
     assert text_hash("a. b") == text_hash("a. b") != text_hash("a. c")
     assert paper_text("T", "") == "T" and paper_text("", "A") == "A"
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "onnx"])
+def test_queries_run_on_the_onnx_export_alone_with_the_same_vectors(backend):
+    full = load_embedder(DEFAULT_MODEL, backend=backend)  # makes the export if missing
+    lean = onnx_query_embedder(DEFAULT_MODEL, backend, threads=1)
+    assert isinstance(lean, OnnxQueryEmbedder) and lean.dim == full.dim == 384
+    texts = [*TEXTS, "", "Ünïcödé 東京 — punctuation?!", "word " * 2000]
+    assert np.abs(lean.encode(texts) - full.encode(texts)).max() < 1e-5
+    assert onnx_query_embedder(DEFAULT_MODEL, "torch", threads=1) is None
+
+
+def test_a_query_process_never_imports_pytorch(tmp_path):
+    """``broadsheet search`` in a fresh process: the export alone, not 6-8 s of imports."""
+    load_embedder(DEFAULT_MODEL)  # the export is in the cache
+    script = (
+        "import sys\n"
+        "from broadsheet.search.embed import load_query_embedder\n"
+        "vector = load_query_embedder().encode(['graph pooling'])[0]\n"
+        "heavy = {'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)\n"
+        "print(type(load_query_embedder()).__name__, len(vector), heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["OnnxQueryEmbedder", "384", "set()"]
+
+
+def test_a_model_not_exported_yet_loads_through_sentence_transformers(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # an empty cache: no export
+    assert onnx_query_embedder(DEFAULT_MODEL, "onnx-int8", threads=1) is None
+
+
+@pytest.mark.slow
+def test_the_first_export_and_quantization_log_nothing(tmp_path):
+    """A first start (nothing in the cache) makes the export and its int8 model quietly; the
+    model loaded from them encodes as usual."""
+    script = (
+        "import logging\n"
+        "logging.basicConfig()\n"
+        "from broadsheet.search.embed import load_embedder\n"
+        "print(load_embedder().encode(['graph pooling']).shape)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 384)"
+    assert done.stderr.strip() == "", done.stderr

@@ -113,27 +113,44 @@ def test_vendored_swagger_ui_matches_its_note() -> None:
     assert f'PACKAGE_VERSION:"{note["version"]}"' in bundle
 
 
+def _package_folder(package: str, package_dir: dict[str, str]) -> Path:
+    """Where setuptools reads ``package`` from, by ``[tool.setuptools] package-dir``."""
+    parts = package.split(".")
+    for cut in range(len(parts), 0, -1):
+        if (mapped := package_dir.get(".".join(parts[:cut]))) is not None:
+            return ROOT / mapped / Path(*parts[cut:])
+    return ROOT / package_dir.get("", "") / Path(*parts)
+
+
 def test_every_static_file_ships_with_the_package() -> None:
-    """An installed copy serves the same files as a checkout: each is listed in package-data."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    package_data = config["tool"]["setuptools"]["package-data"]
-    shipped = {"broadsheet": PACKAGE / "web" / "static", "broadsheet_vendor": SWAGGER_UI.parent}
-    roots = {"broadsheet": PACKAGE, "broadsheet_vendor": SWAGGER_UI.parent}
+    """An installed copy serves the same files as a checkout: each lies in a listed package
+    whose package-data names it."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    package_data = setuptools["package-data"]
+    folders = {p: _package_folder(p, setuptools["package-dir"]) for p in setuptools["packages"]}
+    roots = [
+        PACKAGE / "web" / "static",
+        PACKAGE / "web" / "templates",
+        PACKAGE / "db",
+        ROOT / "vendor",
+    ]
     missing = []
-    for package, folder in shipped.items():
+    for root in roots:
         files = [
-            path.relative_to(roots[package]).as_posix()
-            for path in folder.rglob("*")
+            path
+            for path in root.rglob("*")
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py"
         ]
-        assert files, package
-        missing += [
-            f"{package}: {name}"
-            for name in files
+        assert files, root
+        for path in files:
+            owners = [p for p, folder in folders.items() if path.is_relative_to(folder)]
+            assert owners, f"{path} lies in no listed package"
+            owner = max(owners, key=lambda p: len(folders[p].parts))  # the innermost
+            name = path.relative_to(folders[owner]).as_posix()
             if not any(
                 fnmatch(name, pattern) and name.count("/") == pattern.count("/")
-                for pattern in package_data[package]
-            )
-        ]
+                for pattern in package_data.get(owner, [])
+            ):
+                missing.append(f"{owner}: {name}")
     assert any("swagger-ui" in name for name in package_data["broadsheet_vendor"])
     assert not missing, missing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -15,6 +17,8 @@ from broadsheet.config import Settings
 from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
 from helpers import live_server
+from web.test_community import sign_up
+from web.test_library import new_collection, site  # noqa: F401 (fixture)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -102,3 +106,40 @@ def test_a_forged_host_cannot_add_markup(topics, database_url: str) -> None:
             assert "<script" not in response.text
             # not a host name: the links name the server's own address instead
             assert all(link.startswith(url + "/") for link in links(response))
+
+
+def _self(feed) -> str:
+    return next(link.href for link in feed.feed.links if link.rel == "self")
+
+
+def test_each_search_feed_has_its_own_id_and_a_self_link_with_its_query(
+    topics, client: TestClient
+) -> None:
+    diffusion = parse(client, "/search.atom", q="diffusion", utm_source="mail")
+    pipelines = parse(client, "/search.atom", q="pipeline parallelism")
+    assert diffusion.feed.id != pipelines.feed.id
+    assert _self(diffusion) == diffusion.feed.id == "http://testserver/search.atom?q=diffusion"
+    assert _self(pipelines) == "http://testserver/search.atom?q=pipeline+parallelism"
+    assert diffusion.feed.link == "http://testserver/search?q=diffusion"  # the page it follows
+    daily = parse(client, "/feed.atom", date="2024-01-10")
+    assert _self(daily) == daily.feed.id == "http://testserver/feed.atom?date=2024-01-10"
+    assert parse(client, "/feed.atom").feed.id == "http://testserver/feed.atom"
+
+
+def advertised_feeds(page: str) -> list[str]:
+    """The feeds a page's head names for feed readers to find."""
+    head = page.split("</head>", 1)[0]
+    tags = re.findall(r"<link [^>]*type=\"application/atom\+xml\"[^>]*>", head)
+    return [html.unescape(re.search(r'href="([^"]*)"', tag).group(1)) for tag in tags]
+
+
+def test_each_page_advertises_its_own_feed(site: TestClient) -> None:  # noqa: F811
+    assert advertised_feeds(site.get("/").text) == ["/feed.atom"]
+    assert advertised_feeds(site.get("/search?q=graph").text) == ["/search.atom?q=graph"]
+    sign_up(site, "ada")
+    for visibility in ("link", "public"):
+        collection = new_collection(site, f"Picks {visibility}", visibility)
+        page = site.get(f"/library?collection={collection}").text
+        shared = re.search(r'href="(/c/[A-Za-z0-9_-]+)"', page).group(1)
+        assert advertised_feeds(site.get(shared).text) == [f"{shared}.atom"]
+        assert parse(site, f"{shared}.atom").feed.title.startswith(f"Picks {visibility}")

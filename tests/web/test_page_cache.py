@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import re
+from urllib.parse import unquote
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -71,3 +73,44 @@ def test_entries_expire(monkeypatch) -> None:
     assert cache.get_or_make("a", 1, lambda: "old") == "old"
     assert cache.get_or_make("a", 1, lambda: "new") == "old"
     assert cache.get_or_make("a", 1, lambda: "new") == "new"
+
+
+def _next_links(html_text: str) -> set[str]:
+    """Where the page's sign-in and sign-up links return to."""
+    found = re.findall(r'href="/sign(?:in|up)\?next=([^"&]*)', html_text)
+    return {unquote(html.unescape(target)) for target in found}
+
+
+def test_one_visitors_query_string_reaches_no_other_visitor(
+    client: TestClient, store: Engine
+) -> None:
+    _store_paper(store, "2401.00001", "First paper")
+    first = client.get("/?date=2024-01-10&utm_source=evil&fbclid=x").text
+    assert "utm_source" not in first and "fbclid" not in first  # the page does not read them
+    assert _next_links(first) == {"/?date=2024-01-10"}
+    second = client.get("/?date=2024-01-10").text
+    assert "utm_source" not in second and _next_links(second) == {"/?date=2024-01-10"}
+
+
+def test_pages_whose_parameters_differ_are_cached_apart(client: TestClient, store: Engine) -> None:
+    _store_paper(store, "2401.00001", "First paper")
+    # a visitor's "for you" is the trending feed: the same rows, yet links back to its own page
+    day = "date=2024-01-10"
+    for query in (
+        f"{day}&sort=for_you",
+        f"{day}&sort=trending",
+        day,
+        f"{day}&page=1",
+        f"sort=new&{day}",
+    ):
+        page = client.get(f"/?{query}").text
+        assert _next_links(page) == {f"/?{query}"}, query
+    fragment = client.get("/?date=2024-01-10&page=2", headers={"HX-Request": "true"}).text
+    assert _next_links(fragment) <= {"/?date=2024-01-10&page=2"}
+
+
+def test_a_forged_host_reaches_no_other_visitor(client: TestClient, store: Engine) -> None:
+    _store_paper(store, "2401.00001", "First paper")
+    forged = client.get("/?date=2024-01-10", headers={"Host": "evil.example"}).text
+    assert "First paper" in forged
+    assert "evil.example" not in client.get("/?date=2024-01-10").text

@@ -16,7 +16,7 @@ from broadsheet.web.auth import safe_next
 from web.conftest import form_token
 from web.test_community import PASSWORD, arxiv, site  # noqa: F401  (fixtures)
 
-HERE = "/papers/2401.00001?tab=comments"
+HERE = "/papers/2401.00001"
 
 
 def _links(page: str, path: str) -> list[dict[str, list[str]]]:
@@ -43,6 +43,10 @@ def test_sign_in_links_keep_the_path_and_query(site: TestClient) -> None:  # noq
     page = site.get(HERE).text
     assert {"next": [HERE]} in _links(page, "/signin")
     assert {"next": [HERE]} in _links(page, "/signup")
+    # the parameters a page reads come back; others (tracking tags) are not echoed
+    search = "/search?q=noise&sort=new"
+    page = site.get(f"{search}&utm_source=mail").text
+    assert {"next": [search]} in _links(page, "/signin") and "utm_source" not in page
     response = _sign_in(site, {"next": [HERE]})
     assert response.status_code == 303 and response.headers["location"] == HERE
 

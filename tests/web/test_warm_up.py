@@ -124,3 +124,16 @@ def test_serve_logs_when_search_is_ready(store: Engine, database_url: str) -> No
         process.terminate()
         log = process.communicate(timeout=20)[1]
     assert "search ready in" in log
+
+
+def test_a_first_corrected_search_waits_for_the_model_it_loads(
+    embedded_store: Engine, database_url: str, slow_model: threading.Event
+) -> None:
+    """Without warm-up (as in ``broadsheet search``) the first search loads the model itself:
+    a misspelled one searches its corrected words by meaning too, not "warming up"."""
+    threading.Timer(1.0, slow_model.set).start()  # a load that outlasts the spelling check
+    client = TestClient(create_app(Settings(database_url=database_url, secret_key="test")))
+    api = client.get("/api/papers/search", params={"q": "robust lerning"}).json()
+    assert api["corrected_query"] == "robust learning"
+    assert api["mode"] == "hybrid" and api["notice"] is None
+    assert api["results"][0]["paper"]["id"] == "2401.00007"

@@ -111,7 +111,7 @@ def index_in_processes(
     finally:
         pool.terminate()
         pool.join()
+    summary.seconds = time.perf_counter() - started  # embedding only, as the progress bar
     with open_store(job.database_url).connect() as connection:
         _, summary.total = coverage(connection, job.model)
-    summary.seconds = time.perf_counter() - started
     return summary

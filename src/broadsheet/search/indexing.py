@@ -59,10 +59,23 @@ def _embed_part(
     if not pending:
         return 0
     stale = [p for p in pending if p.text is not None]
-    vectors = embedder.encode([p.text for p in stale], batch_size=batch_size) if stale else None
     with_passages = [p for p in pending if p.passages is not None]
+    # the part's papers are reported as its texts (papers' own, then their sentences) are done
+    texts = len(stale) + sum(len(p.passages or ()) for p in with_passages)
     counted = _papers_counter(len(pending), progress)
-    matrices = _embed_passages(embedder, with_passages, batch_size, counted)
+    embedded = 0
+
+    def texts_done(count: int) -> None:
+        nonlocal embedded
+        embedded += count
+        counted(embedded / texts)
+
+    vectors = (
+        embedder.encode([p.text for p in stale], batch_size=batch_size, progress=texts_done)
+        if stale
+        else None
+    )
+    matrices = _embed_passages(embedder, with_passages, batch_size, texts_done)
     with engine.begin() as connection:
         store_vectors(connection, embedder.name, stale, vectors)
         store_passages(
@@ -93,20 +106,13 @@ def _embed_passages(
     embedder: Embedder,
     pending: list[PendingPaper],
     batch_size: int,
-    share_done: Callable[[float | None], None],
+    progress: Callable[[int], None],
 ) -> list[np.ndarray]:
     """Each paper's passages embedded: one matrix per paper, a row per passage."""
     flat = [passage for paper in pending for passage in paper.passages or ()]
     if not flat:
         return [np.zeros((0, 0), dtype=np.float32) for _ in pending]
-    embedded = 0
-
-    def passages_done(count: int) -> None:
-        nonlocal embedded
-        embedded += count
-        share_done(embedded / len(flat))
-
-    vectors = embedder.encode(flat, batch_size=batch_size, progress=passages_done)
+    vectors = embedder.encode(flat, batch_size=batch_size, progress=progress)
     bounds = np.cumsum([0] + [len(paper.passages or ()) for paper in pending])
     return [vectors[start:stop] for start, stop in pairwise(bounds)]
 
@@ -162,7 +168,7 @@ def index_papers(
                 elif held_elsewhere is None:  # another process embeds these
                     held_elsewhere = part
             after = (part + 1) * part_size - 1
+    summary.seconds = time.perf_counter() - started  # embedding only, as the progress bar
     with engine.connect() as connection:
         _, summary.total = coverage(connection, embedder.name)
-    summary.seconds = time.perf_counter() - started
     return summary

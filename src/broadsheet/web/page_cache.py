@@ -18,7 +18,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from fastapi import Request
+
+from broadsheet.web.links import here, site_url
+
 T = TypeVar("T")
+
+
+def visitor_key(request: Request, *parts: Hashable) -> tuple[Hashable, ...]:
+    """The key of a page drawn for visitors, from everything that changes it: ``parts`` (what
+    the rows depend on), the page's canonical address (``here``: links back to it name it),
+    and the site's address in its absolute links (the request's own when BASE_URL is unset).
+
+    Parameters the page does not read (``?utm_source=``) make no entry of their own and reach
+    no other visitor's page.
+    """
+    return (here(request), site_url(request), *parts)
 
 
 class PageCache(Generic[T]):

@@ -16,6 +16,7 @@ from pydantic import ValidationError, validate_call
 from broadsheet.search.filters import SearchFilters
 from broadsheet.search.hybrid import Sort
 from broadsheet.web.errors import parameter_name, problem_text
+from broadsheet.web.links import reads_query
 from broadsheet.web.queries import ReversedDateRange, SearchParams, search_params
 
 # The form's fields, by parameter, as the page labels them.
@@ -43,6 +44,7 @@ class SearchForm:
         return [f"{LABELS[name]}: {text}" for name, text in self.problems.items()]
 
 
+@reads_query(*LABELS)
 def read_search_form(request: Request) -> SearchForm:
     """The form's fields from the query string (a FastAPI dependency)."""
     return parse_search_form(request.query_params)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from broadsheet.papers.citations import bibtex, ris
 from broadsheet.web.auth import current_member
+from broadsheet.web.downloads import attachment
 from broadsheet.web.links import site_url
 from broadsheet.web.queries import load_paper, run_search
 from broadsheet.web.search_form import SearchForm, read_search_form
@@ -32,11 +33,10 @@ def citation_download(
 ) -> Response:
     """``papers`` as a ``.bib`` or ``.ris`` attachment named after ``name``."""
     write, media_type = FORMATS[kind]
-    filename = "".join(c if c.isalnum() or c in ".-" else "_" for c in name)[:80] + "." + kind
     return Response(
         write(papers, site_url(request)),
         media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": attachment(name, kind)},
     )
 
 
@@ -61,7 +61,7 @@ def paper_ris(request: Request, paper_id: str) -> Response:
     return citation_download(request, [paper], paper["id"], "ris")
 
 
-def _search_page(request: Request, form: SearchForm) -> list[dict[str, Any]]:
+def _search_page(request: Request, form: SearchForm, more: bool) -> list[dict[str, Any]]:
     """The papers of the search page the same query string shows."""
     if form.problems:
         raise HTTPException(422, "; ".join(form.messages()))
@@ -75,19 +75,26 @@ def _search_page(request: Request, form: SearchForm) -> list[dict[str, Any]]:
         params.sort,
         params.page,
         model=request.app.state.settings.embedding_model,
+        more=more,
     )
     return [hit.paper for hit in found.hits]
 
 
+# the search page's own parameter: its less close results listed too
+More = Annotated[bool, Query(description="List the less close results too")]
+
+
 @router.get("/search.bib")
 def search_bibtex(
-    request: Request, form: Annotated[SearchForm, Depends(read_search_form)]
+    request: Request, form: Annotated[SearchForm, Depends(read_search_form)], more: More = False
 ) -> Response:
-    return citation_download(request, _search_page(request, form), "broadsheet-search", "bib")
+    papers = _search_page(request, form, more)
+    return citation_download(request, papers, "broadsheet-search", "bib")
 
 
 @router.get("/search.ris")
 def search_ris(
-    request: Request, form: Annotated[SearchForm, Depends(read_search_form)]
+    request: Request, form: Annotated[SearchForm, Depends(read_search_form)], more: More = False
 ) -> Response:
-    return citation_download(request, _search_page(request, form), "broadsheet-search", "ris")
+    papers = _search_page(request, form, more)
+    return citation_download(request, papers, "broadsheet-search", "ris")

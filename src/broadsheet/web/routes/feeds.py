@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from feedgen.feed import FeedGenerator
@@ -17,7 +18,7 @@ from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedSort
 from broadsheet.search.filters import SearchFilters
 from broadsheet.web.format import xml_text
-from broadsheet.web.links import site_url
+from broadsheet.web.links import here, site_url
 from broadsheet.web.queries import Day, load_feed, run_search
 from broadsheet.web.stores import read_engine
 
@@ -25,13 +26,16 @@ router = APIRouter(include_in_schema=False)
 ATOM = "application/atom+xml; charset=utf-8"
 
 
-def _feed(request: Request, title: str, self_path: str) -> FeedGenerator:
+def _feed(request: Request, title: str, page_path: str) -> FeedGenerator:
+    """A feed whose id and ``self`` link are its canonical address (path and the parameters
+    it reads: each query is a feed of its own), and whose ``alternate`` is ``page_path``."""
     base = xml_text(site_url(request))
+    own = base + xml_text(here(request))
     feed = FeedGenerator()
-    feed.id(base + self_path)
+    feed.id(own)
     feed.title(xml_text(title))
-    feed.link(href=base + self_path, rel="self")
-    feed.link(href=base + "/", rel="alternate")
+    feed.link(href=own, rel="self")
+    feed.link(href=base + xml_text(page_path), rel="alternate")
     feed.language("en")
     return feed
 
@@ -67,7 +71,7 @@ def daily_feed(
     """The daily page, trending first."""
     site = request.app.state.settings.site_name
     page = load_feed(read_engine(request), day, Period.daily, FeedSort.trending)
-    feed = _feed(request, f"{site}: daily papers", "/feed.atom")
+    feed = _feed(request, f"{site}: daily papers", f"/?date={day}" if day else "/")
     for paper in page.papers if page else []:
         _entry(feed, request, paper, datetime.combine(paper["feed_day"], time()))
     return _response(feed)
@@ -77,7 +81,7 @@ def daily_feed(
 def search_feed(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -> Response:
     """A search as a feed: subscribe to a query in a feed reader."""
     site = request.app.state.settings.site_name
-    feed = _feed(request, f"{site}: search “{q.strip()}”", "/search.atom")
+    feed = _feed(request, f"{site}: search “{q.strip()}”", "/search?" + urlencode({"q": q}))
     results = run_search(
         read_engine(request),
         q,
