@@ -367,7 +367,7 @@ def test_an_author_on_a_paper_leads_to_their_page_and_their_name_finds_their_pap
     page.locator("article.card h2 a").first.click()
     page.wait_for_url(re.compile(r"/papers/"))
     paper_title = page.locator("h1").inner_text().strip()
-    author = page.locator("p.authors a").first
+    author = page.locator(".paper .authors a").first
     name = author.inner_text().strip()
     author.click()
     page.wait_for_url(re.compile(r"/authors/"))
@@ -383,7 +383,7 @@ def test_an_author_on_a_paper_leads_to_their_page_and_their_name_finds_their_pap
     first = page.locator("article.card").first
     first.locator("h2 a").click()
     page.wait_for_url(re.compile(r"/papers/"))
-    expect(page.locator("p.authors")).to_contain_text(name)
+    expect(page.locator(".paper .authors")).to_contain_text(name)
 
 
 def test_submit_shows_progress_while_it_waits_and_explains_a_failure(page, arxiv) -> None:
