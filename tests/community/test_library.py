@@ -142,10 +142,12 @@ def test_sharing_follows_visibility(papers_store: Engine) -> None:
     made = create_collection(papers_store, ada, "Picks")
     with papers_store.connect() as connection, pytest.raises(NotFound):
         shared_collection(connection, made.share_token)
-    update_collection(papers_store, ada, made.id, visibility=Visibility.link)
+    shared = update_collection(papers_store, ada, made.id, visibility=Visibility.link)
     with papers_store.connect() as connection:
-        assert shared_collection(connection, made.share_token).owner == "ada"
-    assert len(made.share_token) >= 20  # unguessable
+        assert shared_collection(connection, shared.share_token).owner == "ada"
+    assert len(shared.share_token) >= 20  # unguessable
+    # shared, it gets a link of its own: the token it had while private never opens it
+    assert shared.share_token != made.share_token
 
 
 def test_deleting_the_member_deletes_their_library(papers_store: Engine) -> None:

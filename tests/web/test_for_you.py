@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from broadsheet.db.schema import dismissed_papers, saved_papers, votes
+from broadsheet.db.schema import collection_papers, dismissed_papers, saved_papers, votes
 from web.test_community import sign_up
 from web.test_library import IDS, post
 from web.test_library import site as site
@@ -71,3 +71,22 @@ def test_the_feed_offers_a_for_you_sort_to_members_only(site: TestClient) -> Non
     page = site.get("/?date=2024-01-10&sort=for_you").text
     assert "sort=for_you" in page and "meanwhile it is trending" in page
     assert site.get("/?sort=sideways").status_code == 422
+
+
+def test_removing_an_upvote_signal_keeps_the_paper_saved_with_its_note_and_collections(
+    site: TestClient, store: Engine
+) -> None:
+    sign_up(site, "ada")
+    made = post(site, "/library/collections", {"name": "Keep", "visibility": "private"})
+    keep = int(made.headers["location"].rsplit("=", 1)[1])
+    post(site, f"/papers/{IDS[0]}/vote")
+    post(site, f"/papers/{IDS[0]}/collections", {"collection": [keep]})
+    post(site, f"/papers/{IDS[0]}/note", {"note": "my thoughts"})
+    answer = post(site, "/for-you/signals/remove", {"paper_id": IDS[0], "kind": "upvoted"})
+    assert answer.status_code == 303
+    assert _count(store, votes) == 0  # what the action names goes
+    with store.connect() as connection:  # and nothing else
+        [entry] = connection.execute(select(saved_papers)).all()
+        in_collections = connection.execute(select(func.count()).select_from(collection_papers))
+        assert entry.note == "my thoughts" and in_collections.scalar_one() == 1
+    assert "Graph networks over-smooth" in site.get("/for-you/signals").text  # still saved

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from broadsheet.config import Settings
-from broadsheet.db.schema import collection_papers, saved_papers
+from broadsheet.db.schema import collection_papers, papers, saved_papers
 from broadsheet.papers.record import FeedPlacement, Paper
 from broadsheet.papers.repository import upsert_papers
 from broadsheet.web.app import create_app
@@ -237,3 +237,51 @@ def test_removing_a_paper_takes_it_out_of_collections_and_deleting_a_collection_
     assert post(site, f"/library/collections/{first}/delete").status_code == 303
     assert saved_rows(store) == 1
     assert site.get(f"/library?collection={first}").status_code == 404
+
+
+def test_sharing_a_collection_again_gives_it_a_new_link(site: TestClient) -> None:
+    sign_up(site, "ada")
+    shared = new_collection(site, "Shared", "link")
+    post(site, f"/papers/{IDS[0]}/collections", {"collection": [shared]})
+
+    def link() -> str:
+        page = site.get(f"/library?collection={shared}").text
+        return re.search(r'href="(/c/[A-Za-z0-9_-]+)"', page).group(1)
+
+    first = link()
+    assert site.get(first).status_code == 200
+    for visibility in ("private", "link"):
+        changed = post(
+            site, f"/library/collections/{shared}", {"name": "Shared", "visibility": visibility}
+        )
+        assert changed.status_code == 303
+    second = link()
+    assert second != first
+    assert site.get(first).status_code == 404  # the old link stays closed
+    assert "Graph networks over-smooth" in site.get(second).text
+    post(site, f"/library/collections/{shared}", {"name": "Shared", "visibility": "public"})
+    assert link() == second  # made public, its link is the same: a wider audience, not a new one
+
+
+def test_profiles_and_collection_pages_leave_hidden_papers_out_of_counts(
+    site: TestClient, store: Engine
+) -> None:
+    sign_up(site, "ada")
+    public = new_collection(site, "Public picks", "public")
+    for paper_id in IDS[:2]:
+        post(site, f"/papers/{paper_id}/collections", {"collection": [public]})
+    with store.begin() as connection:
+        connection.execute(
+            papers.update().where(papers.c.id == IDS[1]).values(hidden_at=func.now())
+        )
+    profile = site.get("/members/ada").text
+    assert 'Public picks</a> <span class="meta">1 paper</span>' in profile
+    link = re.search(r'href="(/c/[A-Za-z0-9_-]+)"', profile).group(1)
+    shared = site.get(link).text
+    assert "1 paper ·" in shared and "Diffusion for video" not in shared
+    assert "Public picks (1)" in site.get("/library").text  # the owner's list counts alike
+    # the owner is told how many saved papers were hidden, not left to wonder
+    assert "1 of your saved paper was hidden by the site's admins" in site.get("/library").text
+    with store.begin() as connection:
+        connection.execute(papers.update().where(papers.c.id == IDS[1]).values(hidden_at=None))
+    assert 'id="hidden-saved"' not in site.get("/library").text

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select
+from sqlalchemy import Connection, Engine, delete, func, literal, or_, select, union_all
 
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
@@ -102,25 +102,48 @@ def is_following(connection: Connection, member: Member | None, kind: Kind, name
     return found is not None
 
 
-def followed(connection: Connection, member_id: int) -> list[Followed]:
-    """Who the member follows: authors by name, then organisations."""
-    names = connection.execute(
-        select(authors.c.name)
+def _who(member_id: int):
+    """Whom the member follows as rows (kind, name, label), authors first, each by name."""
+    people = (
+        select(
+            literal(0).label("kind"),
+            authors.c.name.label("name"),
+            authors.c.name.label("label"),
+        )
         .join(followed_authors, followed_authors.c.author_id == authors.c.id)
         .where(followed_authors.c.user_id == member_id)
-        .order_by(authors.c.name)
-    ).scalars()
-    orgs = connection.execute(
-        select(organisations.c.slug, organisations.c.name, organisations.c.full_name)
+    )
+    labs = (
+        select(
+            literal(1).label("kind"),
+            organisations.c.slug.label("name"),
+            func.coalesce(func.nullif(organisations.c.full_name, ""), organisations.c.name).label(
+                "label"
+            ),
+        )
         .join(
             followed_organisations, followed_organisations.c.organisation_id == organisations.c.id
         )
         .where(followed_organisations.c.user_id == member_id)
-        .order_by(organisations.c.slug)
-    ).all()
-    return [Followed(Kind.author, name, name) for name in names] + [
-        Followed(Kind.organisation, slug, full or name) for slug, name, full in orgs
-    ]
+    )
+    return union_all(people, labs).subquery()
+
+
+def followed(
+    connection: Connection, member_id: int, limit: int | None = None, offset: int = 0
+) -> list[Followed]:
+    """Whom the member follows: authors by name, then organisations by slug (all of them, at
+    most ``MAX_FOLLOWS`` of each, or a page)."""
+    who = _who(member_id)
+    rows = connection.execute(
+        select(who).order_by(who.c.kind, who.c.name).limit(limit).offset(offset)
+    )
+    kinds = (Kind.author, Kind.organisation)
+    return [Followed(kinds[kind], name, label or name) for kind, name, label in rows]
+
+
+def followed_count(connection: Connection, member_id: int) -> int:
+    return connection.execute(select(func.count()).select_from(_who(member_id))).scalar_one()
 
 
 def _followed_papers(member_id: int):

@@ -8,24 +8,58 @@ shared by an unguessable link, or public on the member's profile.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    RowMapping,
+    ScalarSelect,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member
 from broadsheet.community.comments import render_markdown
 from broadsheet.db.bulk import insert_ignoring_conflicts
-from broadsheet.db.schema import collection_papers, collections, papers, saved_papers, users
+from broadsheet.db.keyset import keyset_batches
+from broadsheet.db.schema import (
+    authors,
+    collection_papers,
+    collections,
+    organisations,
+    paper_authors,
+    papers,
+    saved_papers,
+    users,
+)
+from broadsheet.feed.cards import card
+from broadsheet.feed.views import CARD_COLUMNS
+from broadsheet.names import fold
 
 MAX_NOTE = 10_000
 MAX_COLLECTION_NAME = 80
 MAX_COLLECTIONS = 200  # per member
 SAVES = ratelimit.Limit("saves", hits=300, seconds=600)  # saves, notes and collection changes
+# Views of shared and public collections (pages, feeds, downloads) per client address.
+SHARED_VIEWS = ratelimit.Limit("shared_collection_view", hits=60, seconds=60)
+PAGE = 30  # papers to a page of a library or collection, collections to a profile page
+MAX_PAGE = 500  # the most the API gives at once
+FEED_ENTRIES = 50  # papers in a collection's Atom feed, newest added first
 
 
 class Visibility(StrEnum):
@@ -75,6 +109,19 @@ class SavedPaper:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_share_token() -> str:
+    """An unguessable address for a shared collection (``/c/{token}``)."""
+    return secrets.token_urlsafe(16)
+
+
+def not_hidden(paper_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The paper ``paper_id`` names is not hidden by a moderator: checked against the few
+    hidden papers (a partial index holds just them), so counting a long list of saved papers
+    reads no paper rows."""
+    hidden = papers.alias("hidden_papers")  # its own rows, whatever the outer query joins
+    return paper_id.not_in(select(hidden.c.id).where(hidden.c.hidden_at.is_not(None)))
 
 
 def require_visible_paper(connection: Connection, paper_id: str) -> None:
@@ -164,7 +211,7 @@ def checked_name(name: str) -> str:
 
 def _name_taken(connection: Connection, member: Member, name: str, but: int | None) -> bool:
     query = select(collections.c.id).where(
-        collections.c.user_id == member.id, func.lower(collections.c.name) == name.lower()
+        collections.c.user_id == member.id, collections.c.name_key == fold(name)
     )
     if but is not None:
         query = query.where(collections.c.id != but)
@@ -194,19 +241,46 @@ def _create_collection(
         "user_id": member.id,
         "name": name,
         "visibility": Visibility(visibility).value,
-        "share_token": secrets.token_urlsafe(16),
+        "share_token": new_share_token(),
         "created_at": _now(),
     }
-    new_id = connection.execute(
-        collections.insert().values(**row).returning(collections.c.id)
-    ).scalar_one()
+    try:  # a concurrent twin's name fails here (the transaction ends), not with a 500
+        new_id = connection.execute(
+            collections.insert().values(**row, name_key=fold(name)).returning(collections.c.id)
+        ).scalar_one()
+    except IntegrityError:
+        raise LibraryError(f"Collection name is taken: you have a collection “{name}”.") from None
     return Collection(id=new_id, **{**row, "visibility": Visibility(row["visibility"])})
+
+
+def _require_own(connection: Connection, member: Member, collection_id: int) -> None:
+    """NotFound unless the collection is the member's (without counting its papers)."""
+    found = connection.execute(
+        select(collections.c.id).where(
+            collections.c.id == collection_id, collections.c.user_id == member.id
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"No collection {collection_id} of yours here.")
 
 
 def own_collection(connection: Connection, member: Member, collection_id: int) -> Collection:
     """The member's collection, or NotFound (another member's is not found either)."""
     found = _collections(connection, [collections.c.id == collection_id])
     if not found or found[0].user_id != member.id:
+        raise NotFound(f"No collection {collection_id} of yours here.")
+    return found[0]
+
+
+def chosen_collection(
+    member: Member, collection_id: int | None, among: Sequence[Collection]
+) -> Collection | None:
+    """The collection ``collection_id`` of the member's collections ``among`` (None when none
+    is asked for; NotFound when it is not theirs)."""
+    if collection_id is None:
+        return None
+    found = [c for c in among if c.id == collection_id and c.user_id == member.id]
+    if not found:
         raise NotFound(f"No collection {collection_id} of yours here.")
     return found[0]
 
@@ -229,18 +303,23 @@ def update_collection(
     name: str | None = None,
     visibility: Visibility | None = None,
 ) -> Collection:
+    """Rename the collection or change who sees it. Made private, or shared again after, it
+    gets a new link: an address handed out before never opens it again."""
     with engine.begin() as connection:
         ratelimit.hit(connection, SAVES, f"member:{member.id}")
-        own_collection(connection, member, collection_id)
+        current = own_collection(connection, member, collection_id)
         values: dict[str, Any] = {}
         if name is not None:
             values["name"] = checked_name(name)
+            values["name_key"] = fold(values["name"])
             if _name_taken(connection, member, values["name"], collection_id):
                 raise LibraryError(
                     f"Collection name is taken: you have a collection “{values['name']}”."
                 )
         if visibility is not None:
             values["visibility"] = Visibility(visibility).value
+            if (current.visibility == Visibility.private) != (visibility == Visibility.private):
+                values["share_token"] = new_share_token()  # an old link never opens it again
         if values:
             connection.execute(
                 update(collections).where(collections.c.id == collection_id).values(**values)
@@ -301,17 +380,34 @@ def set_paper_collections(
     return sorted(wanted)
 
 
-def _collections(connection: Connection, where: Sequence[Any]) -> list[Collection]:
-    count = (
+def _visible_count() -> ScalarSelect[int]:
+    """The number of a collection's papers that are shown (hidden papers are not counted)."""
+    return (
         select(func.count())
-        .where(collection_papers.c.collection_id == collections.c.id)
+        .select_from(collection_papers)
+        .where(
+            collection_papers.c.collection_id == collections.c.id,
+            not_hidden(collection_papers.c.paper_id),
+        )
         .scalar_subquery()
     )
+
+
+def _collections(
+    connection: Connection,
+    where: Sequence[Any],
+    limit: int | None = None,
+    offset: int = 0,
+    counted: bool = True,
+) -> list[Collection]:
+    count = _visible_count() if counted else literal(0)
     query = (
         select(collections, count.label("papers"), users.c.username.label("owner"))
         .join(users, users.c.id == collections.c.user_id)
         .where(*where)
         .order_by(func.lower(collections.c.name), collections.c.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [
         Collection(
@@ -328,26 +424,96 @@ def _collections(connection: Connection, where: Sequence[Any]) -> list[Collectio
     ]
 
 
-def member_collections(connection: Connection, member_id: int) -> list[Collection]:
-    return _collections(connection, [collections.c.user_id == member_id])
+def member_collections(
+    connection: Connection,
+    member_id: int,
+    limit: int | None = None,
+    offset: int = 0,
+    counted: bool = True,
+) -> list[Collection]:
+    """The member's collections (at most ``MAX_COLLECTIONS``), or a page of them; with
+    ``counted=False`` their ``papers`` are not counted (0), which reads no paper."""
+    where = [collections.c.user_id == member_id]
+    return _collections(connection, where, limit, offset, counted)
 
 
-def public_collections(connection: Connection, username: str) -> list[Collection]:
-    """The public collections on a member's profile (any letter case of the name)."""
-    return _collections(
-        connection,
-        [
-            func.lower(users.c.username) == username.lower(),
-            collections.c.visibility == Visibility.public.value,
-        ],
+def _public(username: str) -> list[Any]:
+    return [
+        func.lower(users.c.username) == username.lower(),
+        collections.c.visibility == Visibility.public.value,
+    ]
+
+
+def public_collections(
+    connection: Connection, username: str, limit: int = PAGE, offset: int = 0
+) -> list[Collection]:
+    """A page of the public collections on a member's profile (any letter case of the name)."""
+    return _collections(connection, _public(username), limit, offset)
+
+
+def public_collection_count(connection: Connection, username: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(collections)
+        .join(users, users.c.id == collections.c.user_id)
+        .where(*_public(username))
     )
+    return connection.execute(query).scalar_one()
 
 
-def _matches(words: list[str], entry: SavedPaper) -> bool:
-    paper = entry.paper
-    fields = [paper.get("title"), paper.get("abstract"), entry.note, paper["id"]]
-    text = " ".join([*(f or "" for f in fields), *(paper.get("authors") or [])]).casefold()
-    return all(word in text for word in words)
+def _spellings(word: str) -> set[str]:
+    """``word`` as SQL's case-insensitive match should look for it: SQLite (and PostgreSQL
+    in the C locale) fold only ASCII letters, so other words are also tried in upper case and
+    capitalised, as titles and names write them."""
+    if word.isascii():
+        return {word}
+    return {word, word.lower(), word.upper(), word.capitalize()}
+
+
+def _holds(word: str) -> ColumnElement[bool]:
+    """A saved paper holds ``word`` in its title, abstract, id, an author's name or the note."""
+    columns = (papers.c.title, papers.c.abstract, papers.c.id, saved_papers.c.note)
+    found = []
+    for spelling in _spellings(word):
+        found += [column.icontains(spelling, autoescape=True) for column in columns]
+        found.append(
+            exists().where(
+                paper_authors.c.paper_id == papers.c.id,
+                authors.c.id == paper_authors.c.author_id,
+                authors.c.name.icontains(spelling, autoescape=True),
+            )
+        )
+    return or_(*found)
+
+
+def _library_where(
+    connection: Connection, member: Member, shown: Shown, collection_id: int | None, query: str
+) -> list[Any]:
+    """What selects the member's visible saved papers: read or unread, in one collection (of
+    theirs, else NotFound), holding every word of ``query``."""
+    where = [saved_papers.c.user_id == member.id, not_hidden(saved_papers.c.paper_id)]
+    if shown == Shown.unread:
+        where.append(saved_papers.c.read_at.is_(None))
+    elif shown == Shown.read:
+        where.append(saved_papers.c.read_at.is_not(None))
+    if collection_id is not None:
+        _require_own(connection, member, collection_id)
+        where.append(
+            exists().where(
+                collection_papers.c.collection_id == collection_id,
+                collection_papers.c.paper_id == saved_papers.c.paper_id,
+            )
+        )
+    where += [_holds(word) for word in query.split()]
+    return where
+
+
+def _saved(where: list[Any], query: str) -> Select[Any]:
+    """The saved papers ``where`` selects; the papers' rows are read only to search them."""
+    found = select(saved_papers.c.paper_id, saved_papers.c.saved_at)
+    if query.split():
+        found = found.join(papers, papers.c.id == saved_papers.c.paper_id)
+    return found.where(*where)
 
 
 def library(
@@ -356,34 +522,43 @@ def library(
     shown: Shown = Shown.all,
     collection_id: int | None = None,
     query: str = "",
+    limit: int = PAGE,
+    offset: int = 0,
 ) -> list[SavedPaper]:
-    """The member's saved papers, newest saved first: read or unread, in one collection, or
-    holding every word of ``query`` (in the title, abstract, authors, id or the note)."""
-    where = [saved_papers.c.user_id == member.id, papers.c.hidden_at.is_(None)]
-    if shown == Shown.unread:
-        where.append(saved_papers.c.read_at.is_(None))
-    elif shown == Shown.read:
-        where.append(saved_papers.c.read_at.is_not(None))
-    if collection_id is not None:
-        own_collection(connection, member, collection_id)
-        where.append(
-            saved_papers.c.paper_id.in_(
-                select(collection_papers.c.paper_id).where(
-                    collection_papers.c.collection_id == collection_id
-                )
-            )
-        )
+    """A page of the member's saved papers, newest saved first: read or unread, in one
+    collection, or holding every word of ``query`` (in the title, abstract, authors, id or
+    the note, in any letter case)."""
+    where = _library_where(connection, member, shown, collection_id, query)
+    page = (
+        _saved(where, query)
+        .order_by(saved_papers.c.saved_at.desc(), saved_papers.c.paper_id)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
     rows = connection.execute(
-        select(papers, saved_papers.c.saved_at, saved_papers.c.read_at, saved_papers.c.note)
-        .join(saved_papers, saved_papers.c.paper_id == papers.c.id)
-        .where(*where)
-        .order_by(saved_papers.c.saved_at.desc(), papers.c.id)
+        select(
+            *CARD_COLUMNS,
+            papers.c.version,
+            papers.c.categories,
+            saved_papers.c.saved_at,
+            saved_papers.c.read_at,
+            saved_papers.c.note,
+        )
+        .select_from(page)
+        .join(
+            saved_papers,
+            and_(saved_papers.c.user_id == member.id, saved_papers.c.paper_id == page.c.paper_id),
+        )
+        .join(papers, papers.c.id == page.c.paper_id)
+        .outerjoin(organisations, organisations.c.id == papers.c.organisation_id)
+        .order_by(page.c.saved_at.desc(), page.c.paper_id)
     ).mappings()
     entries = [dict(row) for row in rows]
     memberships = _memberships(connection, member, [e["id"] for e in entries])
-    found = [
+    return [
         SavedPaper(
-            paper={k: v for k, v in e.items() if k not in ("saved_at", "read_at", "note")},
+            paper=card({k: v for k, v in e.items() if k not in ("saved_at", "read_at", "note")}),
             saved_at=e["saved_at"],
             read_at=e["read_at"],
             note=e["note"],
@@ -391,8 +566,55 @@ def library(
         )
         for e in entries
     ]
-    words = query.casefold().split()
-    return [entry for entry in found if _matches(words, entry)] if words else found
+
+
+def library_size(
+    connection: Connection,
+    member: Member,
+    shown: Shown = Shown.all,
+    collection_id: int | None = None,
+    query: str = "",
+) -> int:
+    """How many saved papers ``library`` pages through with the same filters."""
+    where = _library_where(connection, member, shown, collection_id, query)
+    counted = _saved(where, query).subquery()
+    return connection.execute(select(func.count()).select_from(counted)).scalar_one()
+
+
+def hidden_saved_count(connection: Connection, member: Member) -> int:
+    """How many of the member's saved papers an admin has hidden (lists leave them out and
+    say so)."""
+    return connection.execute(
+        select(func.count())
+        .select_from(saved_papers.join(papers, papers.c.id == saved_papers.c.paper_id))
+        .where(saved_papers.c.user_id == member.id, papers.c.hidden_at.is_not(None))
+    ).scalar_one()
+
+
+def library_papers(
+    engine: Engine,
+    member: Member,
+    shown: Shown = Shown.all,
+    collection_id: int | None = None,
+    query: str = "",
+) -> Iterator[list[dict[str, Any]]]:
+    """Every saved paper the filters select, newest saved first, as stored rows in batches
+    (for downloads). A collection not the member's is refused (NotFound) here, before any
+    batch is read."""
+    with engine.connect() as connection:
+        where = _library_where(connection, member, shown, collection_id, query)
+    rows = (
+        select(papers, saved_papers.c.saved_at)
+        .join(saved_papers, saved_papers.c.paper_id == papers.c.id)
+        .where(*where)
+    )
+    order = [(saved_papers.c.saved_at, True), (papers.c.id, False)]
+    return _dicts(keyset_batches(engine, rows, order))
+
+
+def _dicts(batches: Iterator[list[RowMapping]]) -> Iterator[list[dict[str, Any]]]:
+    for batch in batches:
+        yield [dict(row) for row in batch]
 
 
 def saved_entry(connection: Connection, member: Member, paper_id: str) -> SavedPaper | None:
@@ -436,15 +658,46 @@ def _memberships(
     return found
 
 
-def collection_papers_list(connection: Connection, collection: Collection) -> list[dict[str, Any]]:
-    """The visible papers of a collection, newest added first (what others see of it)."""
+def _in_collection(collection: Collection) -> list[Any]:
+    return [
+        collection_papers.c.collection_id == collection.id,
+        not_hidden(collection_papers.c.paper_id),
+    ]
+
+
+def collection_cards(
+    connection: Connection, collection: Collection, limit: int = PAGE, offset: int = 0
+) -> list[dict[str, Any]]:
+    """A page of the collection's visible papers, newest added first, as cards (what others
+    see of it); ``collection.papers`` counts them all."""
+    page = (
+        select(collection_papers.c.paper_id, collection_papers.c.added_at)
+        .where(*_in_collection(collection))
+        .order_by(collection_papers.c.added_at.desc(), collection_papers.c.paper_id)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
     rows = connection.execute(
-        select(papers)
-        .join(collection_papers, collection_papers.c.paper_id == papers.c.id)
-        .where(
-            collection_papers.c.collection_id == collection.id,
-            papers.c.hidden_at.is_(None),
-        )
-        .order_by(collection_papers.c.added_at.desc(), papers.c.id)
+        select(*CARD_COLUMNS)
+        .select_from(page)
+        .join(papers, papers.c.id == page.c.paper_id)
+        .outerjoin(organisations, organisations.c.id == papers.c.organisation_id)
+        .order_by(page.c.added_at.desc(), page.c.paper_id)
     ).mappings()
-    return [dict(row) for row in rows]
+    return [card(dict(row)) for row in rows]
+
+
+def collection_papers_list(
+    engine: Engine, collection: Collection, batch: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """The collection's visible papers, newest added first, as stored rows in batches (for
+    downloads and its feed)."""
+    rows = (
+        select(papers, collection_papers.c.added_at)
+        .join(collection_papers, collection_papers.c.paper_id == papers.c.id)
+        .where(*_in_collection(collection))
+    )
+    order = [(collection_papers.c.added_at, True), (papers.c.id, False)]
+    sized = {} if batch is None else {"size": batch}
+    return _dicts(keyset_batches(engine, rows, order, **sized))

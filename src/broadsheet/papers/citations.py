@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -60,16 +60,20 @@ def citation_key(paper: Paper) -> str:
     return key if key and key[0].isalpha() else f"paper{_ascii_letters(paper['id']) or key}"
 
 
-def unique_keys(papers: Iterable[Paper]) -> list[str]:
-    """One key per paper; repeats get a, b, c… as BibTeX files usually do."""
-    keys: list[str] = []
+def keyed(papers: Iterable[Paper]) -> Iterator[tuple[Paper, str]]:
+    """Each paper with its key, one at a time (a stream of any length keeps only the keys
+    seen); repeats get a, b, c… as BibTeX files usually do."""
     seen: dict[str, int] = {}
     for paper in papers:
         key = citation_key(paper)
         count = seen.get(key, 0)
         seen[key] = count + 1
-        keys.append(key if count == 0 else f"{key}{_suffix(count)}")
-    return keys
+        yield paper, key if count == 0 else f"{key}{_suffix(count)}"
+
+
+def unique_keys(papers: Iterable[Paper]) -> list[str]:
+    """One key per paper, as ``keyed`` gives them."""
+    return [key for _, key in keyed(papers)]
 
 
 def _suffix(count: int) -> str:

@@ -1,5 +1,6 @@
-"""Page links for the paged lists (search results, the feed): previous, next, first and last,
-each keeping every other parameter of the address, and whether a page is past the last one."""
+"""Page links for the paged lists (search results, the feed, a library, collections, follows):
+previous, next, first and last, each keeping every other parameter of the address, and whether
+a page is past the last one."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ from broadsheet.web.queries import PAGE_SIZE
 
 @dataclass(frozen=True)
 class Paging:
-    """Page ``page`` of ``total`` items, ``size`` to a page, at ``path`` with ``params``."""
+    """Page ``page`` of ``total`` items, ``size`` to a page, at ``path`` with ``params``; the
+    page number is the parameter ``param`` (a page with two lists pages each by its own)."""
 
     path: str
-    params: tuple[tuple[str, str], ...]  # the address's other parameters, without ``page``
+    params: tuple[tuple[str, str], ...]  # the address's other parameters, without ``param``
     page: int
     total: int
     size: int = PAGE_SIZE
+    param: str = "page"
+
+    @property
+    def offset(self) -> int:
+        """How many items come before this page."""
+        return (self.page - 1) * self.size
 
     @property
     def last(self) -> int:
@@ -39,13 +47,19 @@ class Paging:
 
     def url(self, page: int) -> str:
         """This list's address at ``page`` (page 1 without the parameter)."""
-        params = [*self.params, *([("page", str(page))] if page > 1 else [])]
+        params = [*self.params, *([(self.param, str(page))] if page > 1 else [])]
         return f"{self.path}?{urlencode(params)}" if params else self.path
 
 
 def paging(
-    path: str, params: Iterable[tuple[str, str]], page: int, total: int, size: int = PAGE_SIZE
+    path: str,
+    params: Iterable[tuple[str, str]],
+    page: int,
+    total: int,
+    size: int = PAGE_SIZE,
+    param: str = "page",
 ) -> Paging:
-    """The paging of a list whose address has ``params`` (any ``page`` among them is dropped)."""
-    others = tuple((name, value) for name, value in params if name != "page")
-    return Paging(path, others, page, total, size)
+    """The paging of a list whose address has ``params`` (any ``param`` among them is
+    dropped)."""
+    others = tuple((name, value) for name, value in params if name != param)
+    return Paging(path, others, page, total, size, param)

@@ -1,6 +1,8 @@
 """The member's own API, with a personal token (``Authorization: Bearer bst_…``, made in
 settings): library, collections, for-you picks, follows and the export of everything.
 
+Every list is paged with ``limit`` and ``offset`` (each with a maximum); the export streams.
+
 Only the token is read here, never the session cookie, so no other site can make a signed-in
 browser call these (no CSRF token needed).
 """
@@ -11,13 +13,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from broadsheet.community.accounts import Member
 from broadsheet.community.api_tokens import member_for_token
-from broadsheet.community.follows import Kind, follow, followed, following_feed
+from broadsheet.community.follows import MAX_FOLLOWS, Kind, follow, followed, following_feed
 from broadsheet.community.library import (
+    MAX_COLLECTIONS,
+    MAX_PAGE,
     Shown,
     library,
     member_collections,
@@ -54,6 +59,14 @@ def token_member(
 
 
 MemberDep = Annotated[Member, Depends(token_member)]
+PAGED = "Fewer than `limit` items means this is the last page."
+
+
+def _limit(most: int) -> Any:
+    return Query(ge=1, le=most, description=f"Items to a page (at most {most}). {PAGED}")
+
+
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
 
 
 def _when(value: datetime | None) -> str | None:
@@ -107,10 +120,13 @@ def my_library(
     show: Shown = Shown.all,
     collection: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     q: Annotated[str, Query(max_length=500)] = "",
+    limit: Annotated[int, _limit(MAX_PAGE)] = 100,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    """Saved papers, newest saved first: read or unread, in one collection, or holding words."""
+    """A page of saved papers, newest saved first: read or unread, in one collection, or
+    holding words."""
     with refusals(), request.app.state.engine.connect() as connection:
-        entries = library(connection, member, show, collection, q)
+        entries = library(connection, member, show, collection, q, limit, offset)
     return [
         {
             "paper": paper_out(e.paper),
@@ -147,9 +163,15 @@ def remove_from_library(request: Request, paper_id: str, member: MemberDep) -> R
 
 
 @router.get("/collections", response_model=list[CollectionOut])
-def my_collections(request: Request, member: MemberDep) -> list[dict[str, Any]]:
+def my_collections(
+    request: Request,
+    member: MemberDep,
+    limit: Annotated[int, _limit(MAX_COLLECTIONS)] = MAX_COLLECTIONS,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """The member's collections by name; ``papers`` counts those shown (not hidden ones)."""
     with request.app.state.engine.connect() as connection:
-        found = member_collections(connection, member.id)
+        found = member_collections(connection, member.id, limit, offset)
     return [
         {
             "id": c.id,
@@ -190,11 +212,17 @@ def my_picks(
 
 
 @router.get("/following", response_model=list[FollowedOut])
-def my_follows(request: Request, member: MemberDep) -> list[dict[str, Any]]:
+def my_follows(
+    request: Request,
+    member: MemberDep,
+    limit: Annotated[int, _limit(2 * MAX_FOLLOWS)] = MAX_FOLLOWS,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """Whom the member follows: authors by name, then organisations by slug."""
     with request.app.state.engine.connect() as connection:
         return [
             {"kind": f.kind, "name": f.name, "label": f.label}
-            for f in followed(connection, member.id)
+            for f in followed(connection, member.id, limit, offset)
         ]
 
 
@@ -225,8 +253,11 @@ def unfollow_one(request: Request, member: MemberDep, target: FollowIn) -> Respo
     return Response(status_code=204)
 
 
-@router.get("/export")
-def my_export(request: Request, member: MemberDep) -> dict[str, Any]:
-    """Everything the member owns, as the settings page's download gives it."""
-    with request.app.state.engine.connect() as connection:
-        return export_member(connection, member.id)
+@router.get("/export", response_class=StreamingResponse)
+def my_export(request: Request, member: MemberDep) -> StreamingResponse:
+    """Everything the member owns, as the settings page's download gives it (one JSON
+    document, streamed)."""
+    return StreamingResponse(
+        export_member(request.app.state.engine, member.id),
+        media_type="application/json; charset=utf-8",
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from broadsheet.community.dismissals import dismiss
 from broadsheet.community.library import remove_paper
+from broadsheet.community.marks import Mark, marked_count, marked_list
 from broadsheet.community.votes import set_vote
-from broadsheet.feed.for_you import for_you_page, member_signal_papers
+from broadsheet.feed.for_you import for_you_page
 from broadsheet.papers.ids import canonical_id
 from broadsheet.web.auth import MemberDep, go_back, require_member
 from broadsheet.web.paging import paging
@@ -22,6 +23,8 @@ actions = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)
 pages = APIRouter(include_in_schema=False)
 
 PAGE = 20
+SIGNALS_PAGE = 50  # papers to a page of each list of signals
+SignalsPage = Annotated[int, Query(ge=1, le=100_000)]
 
 
 @actions.post("/papers/{paper_id:path}/dismiss", response_class=HTMLResponse)
@@ -43,22 +46,22 @@ def remove_signal(
     request: Request,
     member: MemberDep,
     paper_id: Annotated[str, Form(max_length=200)],
-    kind: Annotated[str, Form(pattern="^(upvoted|saved|dismissed)$")],
+    kind: Annotated[Mark, Form()],
 ) -> Response:
-    """Take one signal out of the model: withdraw the upvote, unsave, or undo the 👎."""
+    """Take one signal out of the model: withdraw the upvote, unsave, or undo the 👎 (only
+    that: withdrawing an upvote leaves the paper saved, with its note and collections)."""
     engine = request.app.state.engine
     paper_id = canonical_id(paper_id)
-    if kind == "upvoted":
+    if kind == Mark.upvoted:
         try:
             set_vote(engine, member, paper_id, voted=False)
         except LookupError:
             raise HTTPException(404, f"No paper {paper_id!r} here.") from None
-        remove_paper(engine, member, paper_id)  # an upvoted paper may be saved too
-    elif kind == "saved":
+    elif kind == Mark.saved:
         remove_paper(engine, member, paper_id)
     else:
         dismiss(engine, member, paper_id, dismissed=False)
-    return RedirectResponse("/for-you/signals", 303)
+    return go_back(request, "/for-you/signals")
 
 
 @pages.get("/for-you", response_class=HTMLResponse)
@@ -86,6 +89,22 @@ def for_you(
 
 
 @pages.get("/for-you/signals", response_class=HTMLResponse)
-def signals_page(request: Request, member: MemberDep) -> HTMLResponse:
-    signals = member_signal_papers(request.app.state.engine, member.id)
-    return render(request, "for_you_signals.html", signals=signals)
+def signals_page(
+    request: Request,
+    member: MemberDep,
+    upvoted: SignalsPage = 1,
+    saved: SignalsPage = 1,
+    dismissed: SignalsPage = 1,
+) -> HTMLResponse:
+    """What drives the member's picks: their upvotes, saves and dismissals, each list paged
+    by its own parameter."""
+    wanted = {Mark.upvoted: upvoted, Mark.saved: saved, Mark.dismissed: dismissed}
+    params = [(kind.value, str(page)) for kind, page in wanted.items() if page > 1]
+    lists = []
+    with request.app.state.engine.connect() as connection:
+        for kind, page in wanted.items():
+            total = marked_count(connection, member.id, kind)
+            pages = paging("/for-you/signals", params, page, total, SIGNALS_PAGE, kind.value)
+            rows = marked_list(connection, member.id, kind, SIGNALS_PAGE, pages.offset)
+            lists.append((kind, rows, pages))
+    return render(request, "for_you_signals.html", lists=lists)
