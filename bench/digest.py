@@ -65,7 +65,13 @@ def prepare(engine, count: int, seed: int) -> None:
             connection.execute(delete(table))
         paper_ids = connection.execute(select(papers.c.id)).scalars().all()
         members = [
-            {"id": i + 1, "username": f"member{i}", "password_hash": "-", "created_at": now}
+            {
+                "id": i + 1,
+                "username": f"member{i}",
+                "password_hash": "-",
+                "created_at": now,
+                "session_key": f"bench-{i}",
+            }
             for i in range(count // MEMBER_SHARE)
         ]
         connection.execute(insert(users), members)

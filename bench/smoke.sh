@@ -13,11 +13,14 @@ run pages.py --store "$scratch/search.db" --entries 200 --requests 3
 run web_load.py --papers 400 --duration 1 --connections 4 --client python
 run digest.py --papers 400 --subscribers 50
 run signin_flood.py --attempts 20
+run forgot_timing.py --requests 3 --smtp-timeout 2
 run mixed_load.py --papers 400 --clients 10 --duration 3
 run spelling.py --docs 300 --queries 10
 run keyword_engines.py --docs 300 --queries 10
 run rerank.py --docs 200 --queries 10 --grid small
+run topic_search.py --papers 40 --store "$scratch/topic.db"  # says "skipped" without the shared data
 run vector_engines.py --papers 1000 --queries 5
 run for_you.py --papers 1000 --signals 100 --requests 3
+run collection_page.py --papers 300 --requests 3 --parallel 4
 run embed.py --abstracts 8 --rounds 1
 echo "bench smoke: every script ran"

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -30,7 +31,14 @@ from rich.text import Text
 
 from broadsheet.config import get_settings
 from broadsheet.db.engine import open_store
-from broadsheet.ingest.runner import ImportAborted, ImportSummary, OnError, import_file
+from broadsheet.ingest.runner import (
+    ImportAborted,
+    ImportBusy,
+    ImportStopped,
+    ImportSummary,
+    OnError,
+    import_file,
+)
 from broadsheet.sources.detect import FORMATS, UnknownFormat
 
 app = typer.Typer(
@@ -74,6 +82,8 @@ def _print_import_summary(summary: ImportSummary) -> None:
     ]
     if summary.resumed_from_line:
         rows.insert(1, ("resumed after record", summary.resumed_from_line))
+    if summary.closed_stale_run:
+        rows.insert(1, ("closed as failed", f"run {summary.closed_stale_run}, left running"))
     console.print(_summary_table(f"Imported {Path(summary.path).name}", rows))
     for message in summary.error_messages[:20]:
         console.print(f"[red]error[/red] {message}", highlight=False)
@@ -127,11 +137,20 @@ def import_command(
                     restart=restart,
                     position=lambda done, p=progress, t=task: p.update(t, completed=done),
                 )
-            except UnknownFormat as exc:
+            except (UnknownFormat, ImportBusy) as exc:
                 progress.stop()
                 console.print(f"[red]error[/red] {exc}")
                 failed = True
                 continue
+            except ImportStopped as exc:
+                progress.stop()
+                again = f" to resume after record {exc.resume_line}" if exc.resume_line else ""
+                console.print(
+                    f"[red]import stopped[/red]: {escape(exc.cause)}; "
+                    f"run the same command again{again}",
+                    highlight=False,
+                )
+                raise typer.Exit(1) from None
             except ImportAborted as exc:
                 progress.stop()
                 _print_import_summary(exc.summary)
@@ -227,10 +246,12 @@ def stats() -> None:
 
 
 class _RateColumn(ProgressColumn):
-    """Items per second over the recent past ("-" until there is a measure)."""
+    """Papers per second since the start ("-" until there is a measure), then the summary's
+    rate once it is known (rich's own speed, over the last 30 s only, ran well above it)."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        elapsed = task.finished_time if task.finished else task.elapsed
+        speed = task.fields.get("rate") or (task.completed / elapsed if elapsed else None)
         shown = f"{speed:,.1f} papers/s" if speed else "- papers/s"
         return Text(shown, style="progress.data.speed")
 
@@ -310,6 +331,7 @@ def index(
                 part_size=part_size,
                 passages=passages,
             )
+        progress.update(task, rate=summary.papers_per_second)  # over the whole run, at last
     with _embedding_progress(transient=True) as progress:
         task = progress.add_task("vector graph", total=None)
 
@@ -359,6 +381,12 @@ def search(
     no_cutoff: Annotated[
         bool, typer.Option("--no-cutoff", help="Keep results below the relevance cut-off.")
     ] = False,
+    more: Annotated[
+        bool, typer.Option("--more", help="List the less close results after the others.")
+    ] = False,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Search the words as typed, uncorrected.")
+    ] = False,
     explain: Annotated[
         bool,
         typer.Option(
@@ -388,6 +416,8 @@ def search(
             limit=limit,
             offset=offset,
             cutoff=not no_cutoff,
+            more=more,
+            spell=not exact,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -396,7 +426,9 @@ def search(
         payload = {
             "query": results.query,
             "mode": results.mode,
+            "corrected_query": results.corrected_query,
             "total": results.total,
+            "less_close": results.less_close,
             "notice": results.notice,
             "results": [
                 {
@@ -404,6 +436,7 @@ def search(
                     "score": round(h.score, 4),
                     "lexical": h.lexical,
                     "dense": h.dense,
+                    "less_close": h.less_close,
                     **({"explain": h.explanation.as_dict()} if explain and h.explanation else {}),
                 }
                 for h in results.hits
@@ -414,6 +447,12 @@ def search(
     if results.notice:
         console.print(f"[yellow]{results.notice}[/yellow]")
     out = Console()
+    if results.corrected_query:  # as the site says it
+        out.print(
+            f"Showing results for [bold]{escape(results.corrected_query)}[/bold]. "
+            f"Search instead for {escape(results.query)} with --exact.",
+            highlight=False,
+        )
     out.print(f"{results.total} results ({results.mode})", style="bold")
     for rank, hit in enumerate(results.hits, start=offset + 1):
         paper = hit.paper
@@ -426,6 +465,9 @@ def search(
         )
         if explain and hit.explanation:
             out.print(f"     {hit.explanation.summary()}", style="dim", highlight=False)
+    if results.less_close:
+        told = "listed last" if more else "add --more to list them"
+        out.print(f"{results.less_close} more, less close ({told})", highlight=False)
 
 
 @app.command()
@@ -722,7 +764,8 @@ def users_admin(
 
 @users_app.command("sign-out")
 def users_sign_out(username: Annotated[str, typer.Argument(help="An existing member.")]) -> None:
-    """End every session of a member, on every device (e.g. after a stolen cookie)."""
+    """End every session of a member, on every device, and revoke their API tokens (e.g.
+    after a stolen cookie or token)."""
     from broadsheet.community.accounts import AccountError, end_sessions
 
     try:
@@ -730,7 +773,7 @@ def users_sign_out(username: Annotated[str, typer.Argument(help="An existing mem
     except AccountError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    console.print(f"signed {member.username} out everywhere")
+    console.print(f"signed {member.username} out everywhere; their API tokens are revoked")
 
 
 @users_app.command("password")
@@ -738,7 +781,8 @@ def users_password(
     username: Annotated[str, typer.Argument(help="An existing member.")],
     password: Annotated[str, typer.Option(prompt="New password", **NEW_PASSWORD)] = "",
 ) -> None:
-    """Set a member's password; their sessions end everywhere."""
+    """Set a member's password; their sessions end everywhere and their API tokens are
+    revoked."""
     from broadsheet.community.accounts import AccountError, change_password
 
     try:
@@ -746,13 +790,23 @@ def users_password(
     except AccountError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    console.print(f"new password set for {member.username}; their sessions have ended")
+    console.print(
+        f"new password set for {member.username}; their sessions have ended and their API "
+        "tokens are revoked"
+    )
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on. Default: the host setting.")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65_535, help="Port to listen on. Default: the port setting (8000)."
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
@@ -781,15 +835,19 @@ def serve(
     from pydantic import ValidationError
     from threadpoolctl import threadpool_limits
 
-    if forwarded_allow_ips is not None:  # through the environment, so every worker sees it
-        os.environ["BROADSHEET_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
-        get_settings.cache_clear()
+    given = {"FORWARDED_ALLOW_IPS": forwarded_allow_ips, "HOST": host, "PORT": port}
+    for name, value in given.items():  # through the environment, so every worker sees them
+        if value is not None:  # (BASE_URL, when unset, follows the host and port)
+            os.environ[f"BROADSHEET_{name}"] = str(value)
+    get_settings.cache_clear()
     try:
-        trusted = get_settings().forwarded_allow_ips
+        settings = get_settings()
+        trusted = settings.forwarded_allow_ips
     except ValidationError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
     console.print(f"believing X-Forwarded-For from: {trusted or 'no one'}", highlight=False)
+    console.print(f"links in mails go to: {settings.base_url} (BASE_URL)", highlight=False)
     _store()  # migrate once before workers start
     # Each worker serves one request per core at a time: math libraries get one thread each
     # instead of spinning up one per core in every worker (measured: 3x more paper pages/s).
@@ -803,8 +861,8 @@ def serve(
     uvicorn.run(
         "broadsheet.web.app:create_app",
         factory=True,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         workers=workers,
         reload=reload,
         access_log=access_log,

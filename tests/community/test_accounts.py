@@ -85,10 +85,10 @@ def test_admin_rights_are_granted_and_revoked(store: Engine) -> None:
         set_admin(store, "nobody")
 
 
-def test_changing_the_password_bumps_the_session_epoch(store: Engine) -> None:
+def test_changing_the_password_replaces_the_session_key(store: Engine) -> None:
     member = create_member(store, "ada", "long enough password")
     changed = change_password(store, "ADA", "another long password")
-    assert changed.session_epoch == member.session_epoch + 1
+    assert changed.session_key and changed.session_key != member.session_key
     assert authenticate(store, "ada", "another long password") == changed
     with pytest.raises(AccountError):
         authenticate(store, "ada", "long enough password")
@@ -98,11 +98,18 @@ def test_changing_the_password_bumps_the_session_epoch(store: Engine) -> None:
         change_password(store, "nobody", "another long password")
 
 
-def test_ending_sessions_bumps_the_epoch(store: Engine) -> None:
+def test_ending_sessions_replaces_the_key(store: Engine) -> None:
     member = create_member(store, "ada", "long enough password")
-    assert end_sessions(store, "ada").session_epoch == member.session_epoch + 1
+    ended = end_sessions(store, "ada")
+    assert ended.session_key != member.session_key
     with store.connect() as connection:
-        assert get_member(connection, member.id).session_epoch == member.session_epoch + 1
+        assert get_member(connection, member.id).session_key == ended.session_key
+
+
+def test_every_account_has_a_key_of_its_own(store: Engine) -> None:
+    members = [create_member(store, f"member{i}", "long enough password") for i in range(5)]
+    keys = {member.session_key for member in members}
+    assert len(keys) == 5 and all(len(key) >= 32 for key in keys)
 
 
 def test_hashing_is_refused_before_it_starts_when_every_slot_is_taken(store: Engine) -> None:

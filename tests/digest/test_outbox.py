@@ -217,6 +217,10 @@ def test_topics_add_a_matching_section(
     assert "MATCHING “PROTEIN FOLDING”" in text
     assert "A survey of protein folding" in text
     assert "matches your topic “protein folding”" in text
+    # each paper says when it came out: a topic's matches may be days old
+    assert "▲ 10 · 9 Jan 2024  A survey of protein folding" in text
+    html = smtp.messages[0].get_body(("html",)).get_content()
+    assert "▲ 10 · 9 Jan 2024" in html
 
 
 def test_tokens_in_digests_are_unsubscribe_tokens(digest_store: Engine, smtp: SmtpSink) -> None:

@@ -119,3 +119,12 @@ def test_display_text_never_holds_a_control_character(text: str) -> None:
         assert not FORBIDDEN & set(cleaned)
         assert not any(0xD800 <= ord(c) <= 0xDFFF for c in cleaned)
         cleaned.encode("utf-8")  # storable as UTF-8
+
+
+def test_a_dropped_citation_leaves_no_stray_space_or_empty_brackets() -> None:
+    raw = r"We compare models like \cite{a,b}, leveraging x. Prior work~\citep{x} shows (\cite{y})."
+    assert clean_text(raw) == "We compare models like, leveraging x. Prior work shows."
+    assert clean_text(r"As in [\citet{z}] and \ref{fig:1} .") == "As in and."
+    assert clean_text("Spaces , and () stay where no citation went") == (
+        "Spaces , and () stay where no citation went"
+    )

@@ -11,11 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from broadsheet.community import mail_queue
 from broadsheet.db.schema import papers, subscribers, users
 from broadsheet.papers.record import Paper
 from broadsheet.papers.repository import upsert_papers
 from smtp_sink import SmtpSink
-from web.test_community import sign_in, sign_up
+from web.test_community import PASSWORD, sign_in, sign_up
 from web.test_library import post
 
 PAPER = "2401.00001"
@@ -41,6 +42,7 @@ def site(client: TestClient, store: Engine) -> TestClient:
 
 
 def _link(smtp: SmtpSink, address: str, path: str) -> str:
+    assert mail_queue.QUEUE.wait(30)  # account mail goes out after the answer
     [message] = smtp.to(address)[-1:]
     body = message.get_body(("plain",)).get_content()
     found = re.search(rf"http://testserver({re.escape(path)}\?token=\S+)", body)
@@ -105,10 +107,12 @@ def test_forgot_answers_the_same_for_unknown_or_unverified_accounts_and_is_limit
     sign_up(site, "bob")
     post(site, "/settings/email", {"email": "bob@example.org"})  # never verified
     post(site, "/signout")
+    assert mail_queue.QUEUE.wait(30)
     sent_before = len(smtp.messages)
     for who in ("bob", "nobody", "nobody@example.org"):
         answer = post(site, "/password/forgot", {"who": who})
         assert answer.status_code == 200 and "If that account" in answer.text
+    assert mail_queue.QUEUE.wait(30)
     assert len(smtp.messages) == sent_before
     for _ in range(2):
         post(site, "/password/forgot", {"who": "x"})
@@ -116,12 +120,19 @@ def test_forgot_answers_the_same_for_unknown_or_unverified_accounts_and_is_limit
     assert limited.status_code == 429 and "Retry-After" in limited.headers
 
 
+def make_token(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    """A new API token, made as the settings page makes it (the password typed again)."""
+    made = post(client, "/settings/tokens", {"name": name, "password": password})
+    assert made.status_code == 303 and made.headers["location"] == "/settings?token=new#tokens"
+    shown = client.get(made.headers["location"]).text
+    return re.search(r'<code id="new-token">(bst_[^<]+)</code>', shown).group(1)
+
+
 def test_api_tokens_act_for_their_member_only_until_revoked(
     site: TestClient, store: Engine
 ) -> None:
     sign_up(site, "ada")
-    made = post(site, "/settings/tokens", {"name": "my script"})
-    token = re.search(r'<code id="new-token">(bst_[^<]+)</code>', made.text).group(1)
+    token = make_token(site, "my script")
     assert token not in site.get("/settings").text  # shown once
     with store.connect() as connection:
         stored = connection.execute(select(users.c.id)).all()
@@ -150,7 +161,7 @@ def test_api_tokens_act_for_their_member_only_until_revoked(
     assert post(site, f"/settings/tokens/{token_id}/revoke").status_code == 303
     assert site.get("/api/me/library", headers=auth).status_code == 401
     assert site.get("/api/me/library", headers={"Authorization": "Bearer nope"}).status_code == 401
-    empty = post(site, "/settings/tokens", {"name": " "})
+    empty = post(site, "/settings/tokens", {"name": " ", "password": PASSWORD})
     assert empty.status_code == 422 and "Token name is empty" in empty.text
 
 

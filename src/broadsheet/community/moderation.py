@@ -1,13 +1,15 @@
-"""Admins hide papers and comments and can bring them back: hiding deletes nothing."""
+"""Admins hide papers and comments, see what is hidden, and can bring it back: hiding deletes
+nothing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from broadsheet.community.accounts import Member
-from broadsheet.db.schema import comments, papers
+from broadsheet.db.schema import comments, papers, users
 from broadsheet.db.version import bump_version
 
 
@@ -62,3 +64,63 @@ def set_comment_hidden(engine: Engine, admin: Member | None, comment_id: int, hi
             )
             bump_version(connection)
     return paper_id
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenPaper:
+    id: str
+    title: str
+    hidden_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenComment:
+    id: int
+    paper_id: str
+    paper_title: str
+    author: str
+    body: str
+    hidden_at: datetime
+
+
+def hidden_papers(
+    connection: Connection, admin: Member | None, limit: int, offset: int = 0
+) -> tuple[list[HiddenPaper], int]:
+    """A page of the hidden papers, the latest hidden first, and how many there are."""
+    _require_admin(admin)
+    hidden = papers.c.hidden_at.is_not(None)
+    total = connection.execute(select(func.count()).where(hidden)).scalar_one()
+    rows = connection.execute(
+        select(papers.c.id, papers.c.title, papers.c.hidden_at)
+        .where(hidden)
+        .order_by(papers.c.hidden_at.desc(), papers.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [HiddenPaper(*row) for row in rows], total
+
+
+def hidden_comments(
+    connection: Connection, admin: Member | None, limit: int, offset: int = 0
+) -> tuple[list[HiddenComment], int]:
+    """A page of the hidden comments, the latest hidden first, and how many there are."""
+    _require_admin(admin)
+    hidden = comments.c.hidden_at.is_not(None)
+    total = connection.execute(select(func.count()).where(hidden)).scalar_one()
+    rows = connection.execute(
+        select(
+            comments.c.id,
+            comments.c.paper_id,
+            papers.c.title,
+            users.c.username,
+            comments.c.body,
+            comments.c.hidden_at,
+        )
+        .join(papers, papers.c.id == comments.c.paper_id)
+        .join(users, users.c.id == comments.c.user_id)
+        .where(hidden)
+        .order_by(comments.c.hidden_at.desc(), comments.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [HiddenComment(*row) for row in rows], total

@@ -76,6 +76,12 @@ papers = Table(
     Column("hidden_at", DateTime),  # hidden by an admin
     Index("ix_papers_published_at", "published_at"),
     Index("ix_papers_primary_category", "primary_category"),
+    Index(  # the few hidden papers, which lists of saved papers leave out without a join
+        "ix_papers_hidden",
+        "id",
+        sqlite_where=text("hidden_at IS NOT NULL"),
+        postgresql_where=text("hidden_at IS NOT NULL"),
+    ),
     Index(  # most papers have no organisation: index only those that do
         "ix_papers_organisation_id",
         "organisation_id",
@@ -176,11 +182,13 @@ users = Table(
     Column("email_verified_at", DateTime),  # a reset mails only a verified address
     Column("password_hash", Text, nullable=False),  # argon2id
     Column("is_admin", Boolean, nullable=False, server_default=text("0")),
-    # bumped by sign-out, a password change or an admin's revocation: older sessions end
-    Column("session_epoch", Integer, nullable=False, server_default=text("0")),
     Column("created_at", DateTime, nullable=False),
+    # what a session names: random per account, replaced by sign-out, a password change or an
+    # admin's sign-out, which ends every session begun before
+    Column("session_key", String(64), nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused (sessions and links name them)
 )
-# Usernames are unique in any letter case ("Ada" and "ada" are one member).
+# Usernames (ASCII) are unique in any letter case ("Ada" and "ada" are one member).
 Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
 
 votes = Table(
@@ -247,6 +255,7 @@ api_tokens = Table(
     Column("created_at", DateTime, nullable=False),
     Column("last_used_at", DateTime),
     Index("ix_api_tokens_user_id", "user_id"),
+    sqlite_autoincrement=True,
 )
 
 # Named collections of saved papers: private, shared by link, or public on the profile.
@@ -259,10 +268,10 @@ collections = Table(
     Column("visibility", String(8), nullable=False),  # private, link, public
     Column("share_token", String(32), nullable=False, unique=True),  # the /c/{token} address
     Column("created_at", DateTime, nullable=False),
-)
-# One name per member in any letter case ("Reading group" and "reading group" are one).
-Index(
-    "uq_collections_user_name", collections.c.user_id, func.lower(collections.c.name), unique=True
+    # broadsheet.names.fold(name): one name per member in any letter case or script
+    Column("name_key", String(400), nullable=False),
+    Index("uq_collections_user_name_key", "user_id", "name_key", unique=True),
+    sqlite_autoincrement=True,
 )
 
 collection_papers = Table(
@@ -290,6 +299,7 @@ comments = Table(
     Column("hidden_at", DateTime),
     Column("edited_at", DateTime),  # the last edit by its author
     Index("ix_comments_paper_id", "paper_id"),
+    sqlite_autoincrement=True,
 )
 
 subscribers = Table(
@@ -311,6 +321,7 @@ subscribers = Table(
     Index("ix_subscribers_user_id", "user_id", unique=True),
     # the cool-down looks for links mailed in the last minutes, among every subscriber
     Index("ix_subscribers_confirmation_sent_at", "confirmation_sent_at"),
+    sqlite_autoincrement=True,
 )
 # one subscription per mailbox: nearly every mail server ignores the local part's case
 Index("uq_subscribers_email_lower", func.lower(subscribers.c.email), unique=True)

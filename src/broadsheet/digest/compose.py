@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -118,6 +118,15 @@ def _votes(paper: dict[str, Any]) -> int:
     return paper.get("votes", paper.get("upvotes", 0) + paper.get("member_votes", 0))
 
 
+def _dated(paper: dict[str, Any]) -> str:
+    """The paper's publication date after its votes, as " · 1 Dec 2026" (topic matches may be
+    days old); nothing for a paper without one."""
+    published = paper.get("published_at")
+    if not isinstance(published, datetime | date):
+        return ""
+    return f" · {published.day} {published:%b %Y}"
+
+
 def _abstract(paper: dict[str, Any], limit: int = 280) -> str:
     text = " ".join((paper.get("abstract") or "").split())
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
@@ -128,7 +137,7 @@ def _text_body(digest: Digest, settings: Settings, unsubscribe: str) -> str:
     for section in digest.sections:
         lines += [section.title.upper(), ""]
         for index, paper in enumerate(section.papers):
-            lines.append(f"▲ {_votes(paper)}  {paper['title']}")
+            lines.append(f"▲ {_votes(paper)}{_dated(paper)}  {paper['title']}")
             if index < len(section.reasons):
                 lines.append(f"   ({section.reasons[index]})")
             lines += [f"   {_paper_url(settings, paper['id'])}", ""]
@@ -154,7 +163,7 @@ def _html_body(digest: Digest, settings: Settings, unsubscribe: str) -> str:
                 '<div style="border-top:1px solid #e5e7eb;padding:8px 0">'
                 f'<a href="{url}" style="color:#1f2328;font-weight:600;text-decoration:none">'
                 f"{escape(paper['title'])}</a>"
-                f'<div style="color:#6b7280;font-size:13px">▲ {_votes(paper)}'
+                f'<div style="color:#6b7280;font-size:13px">▲ {_votes(paper)}{_dated(paper)}'
                 + (f" · {escape(reason)}" if reason else "")
                 + f' · <a href="{url}?save=1#save" style="color:#6b7280">Save</a>'
                 + "</div>"

@@ -50,5 +50,5 @@ class Trending:
     def explained(self) -> str:
         """How the papers are ranked, in one line for the page."""
         if self.now is None:
-            return "Ranked by upvotes"
+            return "This period is over: trending ranks by upvotes alone, the same as Top."
         return "Ranked by upvotes, newer papers weigh more"

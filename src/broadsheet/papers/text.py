@@ -149,6 +149,8 @@ _WRAPPERS = (
 )
 _WRAPPER = re.compile(r"\\(?:" + _WRAPPERS + r")\s*\{([^{}]*)\}")
 _DROPPED = re.compile(r"\\(?:cite[pt]?|citep|citet|ref|eqref|label|footnote)\s*\{[^{}]*\}\s?")
+_EMPTY_BRACKETS = re.compile(r"[ \t]*(?:\(\s*\)|\[\s*\])")
+_AFTER_DROPPED = re.compile(r"[ \t]+([,.;:!?)\]])")
 _HREF = re.compile(r"\\href\s*\{[^{}]*\}\s*\{([^{}]*)\}")
 _ESCAPES = {
     "\\%": "%",
@@ -214,7 +216,9 @@ def delatex(text: str) -> str:
     if "\\" in text:
         text = _ACCENT.sub(_accent, text)
         text = _LETTER.sub(lambda m: _LETTERS[m[1]], text)
-        text = _DROPPED.sub("", text)
+        text, dropped = _DROPPED.subn("", text)
+        if dropped:  # "like \cite{a}, using (\citep{b})" leaves no " ," nor "()" behind
+            text = _AFTER_DROPPED.sub(r"\1", _EMPTY_BRACKETS.sub("", text))
         text = _repeat(_HREF, r"\1", text)
         text = _repeat(_WRAPPER, r"\1", text)
         text = _SYMBOL.sub(lambda m: _SYMBOLS[m[1]], text)

@@ -34,12 +34,14 @@ from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.ratelimit import RateLimited
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import make_engine, open_store
+from broadsheet.feed.views import utc_now
 from broadsheet.search.embed import preload_query_embedder
 from broadsheet.search.hybrid import SearchRequest, search_papers
 from broadsheet.web import format as formatting
+from broadsheet.web.access_log import redact_tokens_in_access_log
 from broadsheet.web.auth import SignInRequired, sign_in_url
 from broadsheet.web.errors import describe, heading_for, wants_json
-from broadsheet.web.links import coins_title
+from broadsheet.web.links import coins_title, here
 from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
 from broadsheet.web.routes import (
@@ -55,6 +57,7 @@ from broadsheet.web.routes import (
     follows,
     for_you,
     library,
+    moderation,
     pages,
     password,
     subscriptions,
@@ -85,7 +88,8 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["full_datetime"] = formatting.full_datetime
     templates.env.filters["iso_utc"] = formatting.iso_utc
     templates.env.globals.update(can_edit_comment=can_edit, can_delete_comment=can_delete)
-    templates.env.globals.update(coins_title=coins_title)
+    templates.env.globals.update(coins_title=coins_title, here=here)
+    templates.env.globals.update(today=lambda: utc_now().date())
     templates.env.globals.update(
         site_name=settings.site_name, csrf_token=csrf_token, csrf_header=CSRF_HEADER
     )
@@ -115,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     else:  # the first search loads the model itself
         app.state.search_ready.set()
     app.state.secret = secret_key(settings)
+    redact_tokens_in_access_log()  # mailed links' tokens stay out of the server's log
     app.add_middleware(
         SessionMiddleware,
         secret_key=app.state.secret,
@@ -146,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(password.router)
     app.include_router(community.router)
     app.include_router(community.submit_router)
+    app.include_router(moderation.router)
     app.include_router(api_member.router)  # before /api/papers/{id:path}: no overlap, clearer
     app.include_router(api.router)
     app.include_router(feeds.router)

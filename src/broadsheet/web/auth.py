@@ -1,8 +1,10 @@
-"""Who is signed in: the session holds a member id and epoch; pages and POSTs ask for the Member.
+"""Who is signed in: the session holds a member id and session key; pages and POSTs ask for
+the Member.
 
-A session is good while its epoch is the member's current one: signing out, changing the
-password or an admin's ``users sign-out`` moves the epoch on and ends every earlier session,
-including copies of the cookie.
+A session is good while its key is the member's current one: signing out, changing the
+password or an admin's ``users sign-out`` replaces the key and ends every earlier session,
+including copies of the cookie. The key is random per account, so a cookie outliving its
+account opens no other.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from broadsheet.community.accounts import Member, end_sessions, get_member
 
 SESSION_MEMBER = "member_id"
-SESSION_EPOCH = "epoch"
+SESSION_KEY = "key"
 _UNSET = object()
 
 
@@ -60,10 +62,15 @@ def current_member(request: Request) -> Member | None:
         if isinstance(member_id, int):
             with request.app.state.engine.connect() as connection:
                 member = get_member(connection, member_id)
-            if member is None or request.session.get(SESSION_EPOCH) != member.session_epoch:
+            presented = request.session.get(SESSION_KEY)
+            if (
+                member is None
+                or not isinstance(presented, str)
+                or not secrets.compare_digest(presented, member.session_key)
+            ):
                 member = None  # signed out (here or elsewhere), or the account is gone
                 request.session.pop(SESSION_MEMBER, None)
-                request.session.pop(SESSION_EPOCH, None)
+                request.session.pop(SESSION_KEY, None)
         request.state.member = member
     return member
 
@@ -114,12 +121,6 @@ def safe_next(target: str | None, request: Request | None = None) -> str:
     return target
 
 
-def here(request: Request) -> str:
-    """The path and query of this request: where sign-in links come back to."""
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
-
-
 def vote_intent(paper_id: str) -> str:
     """The ``then`` that casts an upvote on ``paper_id`` once the visitor has signed in."""
     return f"vote:{paper_id}"
@@ -140,15 +141,16 @@ def start_session(request: Request, member: Member) -> None:
     """Sign ``member`` in with a fresh session and CSRF token: nothing earlier carries over."""
     request.session.clear()
     request.session[SESSION_MEMBER] = member.id
-    request.session[SESSION_EPOCH] = member.session_epoch
+    request.session[SESSION_KEY] = member.session_key
     request.session["csrf"] = secrets.token_urlsafe(32)
     request.state.member = member
 
 
 def end_session(request: Request) -> None:
-    """Sign out: this session and every other session of the member end."""
+    """Sign out: this session and every other session of the member end (API tokens stay:
+    settings says so, and offers to revoke them too)."""
     member = current_member(request)
     if member is not None:
-        end_sessions(request.app.state.engine, member.username)
+        end_sessions(request.app.state.engine, member.username, revoke_tokens=False)
     request.session.clear()
     request.state.member = None

@@ -4,6 +4,7 @@ papers; what admins do: hide, and delete comments."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -100,7 +101,9 @@ def hide_paper(
     paper_id = canonical_id(paper_id)
     with refusals():
         set_paper_hidden(request.app.state.engine, member, paper_id, hidden)
-    return RedirectResponse("/" if hidden else f"/papers/{paper_id}", 303)
+    if hidden:  # where the admin sees what is hidden, and can show it again
+        return RedirectResponse(f"/admin/hidden?hidden={quote(paper_id)}#papers", 303)
+    return RedirectResponse(f"/papers/{paper_id}", 303)
 
 
 @router.post("/comments/{comment_id}/hide")

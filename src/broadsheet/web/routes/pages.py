@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from broadsheet.papers.ids import is_arxiv_id
 from broadsheet.web.auth import current_member
 from broadsheet.web.links import site_url
 from broadsheet.web.lookup import look_up_query
+from broadsheet.web.page_cache import visitor_key
 from broadsheet.web.paging import Paging, paging
 from broadsheet.web.queries import (
     PAGE_SIZE,
@@ -75,7 +77,10 @@ def daily(
         return _feed_html(request, fragment, feed, page)
 
     # members see their own votes: their cards are drawn for them
-    html = make() if member is not None else caches[0].get_or_make((fragment, *key), version, make)
+    if member is not None:
+        html = make()
+    else:
+        html = caches[0].get_or_make(visitor_key(request, fragment, *key), version, make)
     if more_cards:
         return HTMLResponse(html)
     return render(request, "feed.html", main_html=html)
@@ -138,12 +143,19 @@ def organisation(
     )
 
 
+def less_close_url(pages: Paging, listed: int) -> str:
+    """The search with its less close results listed too, at the page where they begin."""
+    params = (*((name, value) for name, value in pages.params if name != "more"), ("more", "1"))
+    return replace(pages, params=params).url(listed // pages.size + 1) + "#less-close"
+
+
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
     request: Request,
     form: Annotated[SearchForm, Depends(read_search_form)],
     exact: Annotated[bool, Query(description="Search the words as typed, uncorrected")] = False,
     explain: Annotated[bool, Query(description="Admins: each result's scores by stage")] = False,
+    more: Annotated[bool, Query(description="List the less close results too")] = False,
 ) -> Response:
     params = form.params
     member = current_member(request)
@@ -161,8 +173,14 @@ def search_page(
             params.page,
             spell=not exact,
             model=request.app.state.settings.embedding_model,
+            more=more,
         )
     shown = [hit.paper["id"] for hit in found.hits] if found else []
+    pages = (
+        paging("/search", request.query_params.multi_items(), params.page, found.total)
+        if found
+        else None
+    )
     return render(
         request,
         "search.html",
@@ -172,8 +190,9 @@ def search_page(
         sort=params.sort,
         results=found,
         page=params.page,
-        pages=paging("/search", request.query_params.multi_items(), params.page, found.total)
-        if found
+        pages=pages,
+        more_url=less_close_url(pages, found.total)
+        if found and found.less_close and not more
         else None,
         lookup=lookup,
         form=form,

@@ -33,10 +33,16 @@ from broadsheet.web.security import require_csrf
 router = APIRouter(include_in_schema=False)
 
 
+NEW_TOKEN = "new_token"  # a token just made, shown once by the page after the redirect
+
+
 def settings_view(
     request: Request, member: Member, status_code: int = 200, **context
 ) -> HTMLResponse:
     """The settings page (``context``: what a refused or finished form has to say)."""
+    new_token = request.session.pop(NEW_TOKEN, None)
+    if isinstance(new_token, str):
+        context.setdefault("new_token", new_token)
     engine = request.app.state.engine
     failures = delivery_failures(engine) if member.is_admin else []
     with engine.connect() as connection:

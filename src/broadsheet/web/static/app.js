@@ -69,3 +69,21 @@ document.addEventListener("submit", (event) => {
   if (form.dataset.sent) return event.preventDefault();
   form.dataset.sent = "1";
 });
+
+// A form marked data-confirm="question" (deleting a collection) asks before it is sent; it
+// asks first (capture), so a form refused here is not counted as sent by data-submit-once.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest?.("form[data-confirm]");
+  if (!form || window.confirm(form.dataset.confirm)) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+}, true);
+
+// A page that comes back with a refused form's error (a form far down the settings page, on a
+// phone) shows the error, not the top of the page.
+document.addEventListener("DOMContentLoaded", () => {
+  const error = document.querySelector("main .notice.error[role=alert]");
+  if (error && error.getBoundingClientRect().top > window.innerHeight) {
+    error.scrollIntoView({ block: "center" });
+  }
+});

@@ -15,11 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        # bumped by sign-out, a password change or an admin's revocation: older sessions end
-        batch.add_column(
-            sa.Column("session_epoch", sa.Integer, nullable=False, server_default=sa.text("0"))
-        )
+    # bumped by sign-out, a password change or an admin's revocation: older sessions end (a
+    # plain ALTER TABLE: a batch would recreate ``users`` without its expression index)
+    op.add_column(
+        "users",
+        sa.Column("session_epoch", sa.Integer, nullable=False, server_default=sa.text("0")),
+    )
     with op.batch_alter_table("subscribers") as batch:
         # the one confirmation link that is good now (None: no link is good)
         batch.add_column(sa.Column("confirmation_nonce", sa.String(64)))
