@@ -391,3 +391,26 @@ def test_moving_to_another_case_of_an_unowned_address_merges_it(
     assert sorted(rows) == [
         ("ada@example.org", None, "unsubscribed"), ("reader@example.org", ada.id, "confirmed"),
     ]  # fmt: skip
+
+
+def test_the_confirmed_digest_address_needs_no_second_link_for_the_account(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    _save(client, email="ada@example.org", frequency="daily", topics="")
+    with store.begin() as connection:
+        connection.execute(update(subscribers).values(status="confirmed"))
+    mails = len(smtp.to("ada@example.org"))
+    token = form_token(client.get("/settings").text)
+    saved = client.post(
+        "/settings/email",
+        data={"email": "Ada@Example.org", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert saved.headers["location"] == "/settings?email=verified#account"
+    assert "verified: a password reset" in client.get("/settings").text
+    # another address is still verified by its own link
+    client.post("/settings/email", data={"email": "other@example.org", "csrf_token": token})
+    assert "not verified yet" in client.get("/settings").text
+    assert len(smtp.to("ada@example.org")) == mails  # no link for the digest's own address

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, func, select, update
 from broadsheet.community import ratelimit
 from broadsheet.community.accounts import Member, get_member, replace_password_if_unchanged
 from broadsheet.config import Settings
-from broadsheet.db.schema import users
+from broadsheet.db.schema import subscribers, users
 from broadsheet.digest.mailer import DeliveryError, Mailer
 from broadsheet.digest.subscriptions import mail_is_configured, normalise_email
 from broadsheet.names import fold
@@ -141,12 +141,31 @@ def set_account_email(engine: Engine, member: Member, email: str) -> str | None:
             select(users.c.email, users.c.email_verified_at).where(users.c.id == member.id)
         ).one()
         if current.email != address or current.email_verified_at is None:
+            # the member's own digest address, confirmed by its reader, needs no second link
+            proved = _confirmed_digest_address(connection, member.id, address)
             connection.execute(
                 update(users)
                 .where(users.c.id == member.id)
-                .values(email=address, email_verified_at=None)
+                .values(email=address, email_verified_at=_now() if proved else None)
             )
     return address
+
+
+def _confirmed_digest_address(connection, member_id: int, address: str) -> bool:
+    """Whether ``address`` (in any spelling) is the member's own confirmed digest address."""
+    query = select(subscribers.c.id).where(
+        subscribers.c.user_id == member_id,
+        subscribers.c.status == "confirmed",
+        func.lower(subscribers.c.email) == address_key(address),
+    )
+    return connection.execute(query).first() is not None
+
+
+def account_email_verified(engine: Engine, member_id: int) -> bool:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(users.c.email_verified_at.is_not(None)).where(users.c.id == member_id)
+        ).scalar_one()
 
 
 def _verified_elsewhere(connection, member_id: int, address: str) -> bool:

@@ -112,3 +112,9 @@ def why_nothing_passes(connection: Connection, filters: SearchFilters) -> str | 
     if not any_paper(filters.conditions()):
         return "No paper matches all these filters together."
     return None
+
+
+def store_has_categories(connection: Connection) -> bool:
+    """Whether any paper has a category (a BEIR corpus or daily-papers store may have none,
+    and then a category filter could only ever empty the results)."""
+    return connection.execute(select(paper_categories.c.category).limit(1)).first() is not None

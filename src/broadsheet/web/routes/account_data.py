@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from broadsheet.community import ratelimit
 from broadsheet.community.account_mail import (
     InvalidAccountLink,
+    account_email_verified,
     limit_reset_requests,
     reset_password,
     reset_target,
@@ -19,7 +20,7 @@ from broadsheet.community.account_mail import (
     set_account_email,
     verify_account_email,
 )
-from broadsheet.community.accounts import AccountError, end_sessions
+from broadsheet.community.accounts import AccountError, Member, end_sessions
 from broadsheet.community.api_tokens import create_token, revoke_token
 from broadsheet.community.library import LibraryError
 from broadsheet.community.mail_queue import send_later
@@ -58,6 +59,8 @@ def account_email(
         return settings_view(request, member, 429, account_error=str(exc))
     if address is None:
         return RedirectResponse("/settings?email=removed#account", 303)
+    if account_email_verified(state.engine, member.id):  # the digest's confirmed address
+        return RedirectResponse("/settings?email=verified#account", 303)
     client = client_address(request)
     send_later("address verification", lambda: send_verification(
         state.engine, state.settings, state.secret, member.id, address, client
@@ -78,6 +81,20 @@ def verify_email(request: Request, token: Token = "") -> Response:
     return page
 
 
+def _password_refused(
+    request: Request, member: Member, password: str, error: str
+) -> Response | None:
+    """The settings page with why, unless ``password`` is the member's (checked like a
+    sign-in, whose failures slow down the same); ``error`` names the form's error slot."""
+    try:
+        sign_in(request.app.state.engine, member.username, password, client_address(request))
+    except AccountError:
+        return settings_view(request, member, 401, **{error: "That is not your password."})
+    except (ratelimit.RateLimited, HasherBusy) as exc:
+        return settings_view(request, member, 429, **{error: str(exc)})
+    return None
+
+
 @actions.post("/settings/tokens")
 def new_token(
     request: Request,
@@ -89,12 +106,8 @@ def new_token(
     is shown once, on the page this redirects to (a reload neither shows it again nor makes
     another)."""
     engine = request.app.state.engine
-    try:
-        sign_in(engine, member.username, password, client_address(request))
-    except AccountError:
-        return settings_view(request, member, 401, token_error="That is not your password.")
-    except (ratelimit.RateLimited, HasherBusy) as exc:
-        return settings_view(request, member, 429, token_error=str(exc))
+    if refused := _password_refused(request, member, password, "token_error"):
+        return refused
     try:
         _, token = create_token(engine, member, name)
     except LibraryError as exc:
@@ -109,12 +122,8 @@ def sign_out_everywhere(
 ) -> Response:
     """End every session of the member, this one included, and revoke every API token."""
     engine = request.app.state.engine
-    try:
-        sign_in(engine, member.username, password, client_address(request))
-    except AccountError:
-        return settings_view(request, member, 401, everywhere_error="That is not your password.")
-    except (ratelimit.RateLimited, HasherBusy) as exc:
-        return settings_view(request, member, 429, everywhere_error=str(exc))
+    if refused := _password_refused(request, member, password, "everywhere_error"):
+        return refused
     end_sessions(engine, member.username, revoke_tokens=True)
     request.session.clear()
     request.state.member = None
@@ -148,12 +157,8 @@ def delete_account(
 ) -> Response:
     """Delete the account once its password is given again (checked like a sign-in)."""
     engine = request.app.state.engine
-    try:
-        sign_in(engine, member.username, password, client_address(request))
-    except AccountError:
-        return settings_view(request, member, 401, delete_error="That is not your password.")
-    except (ratelimit.RateLimited, HasherBusy) as exc:
-        return settings_view(request, member, 429, delete_error=str(exc))
+    if refused := _password_refused(request, member, password, "delete_error"):
+        return refused
     delete_member(engine, member)
     request.session.clear()  # the account is gone: so is every session of it
     request.state.member = None

@@ -19,6 +19,7 @@ from broadsheet.feed.periods import Period
 from broadsheet.feed.views import FeedPage, FeedSort, utc_now
 from broadsheet.papers.citations import highwire_tags
 from broadsheet.papers.ids import is_arxiv_id
+from broadsheet.search.filters import store_has_categories
 from broadsheet.web.auth import current_member
 from broadsheet.web.links import site_url
 from broadsheet.web.lookup import look_up_query
@@ -176,6 +177,8 @@ def search_page(
             more=more,
         )
     shown = [hit.paper["id"] for hit in found.hits] if found else []
+    with engine.connect() as connection:
+        categories = store_has_categories(connection)
     pages = (
         paging("/search", request.query_params.multi_items(), params.page, found.total)
         if found
@@ -196,6 +199,7 @@ def search_page(
         else None,
         lookup=lookup,
         form=form,
+        categories=categories,
         explain=explain and member is not None and member.is_admin,
         status_code=422 if form.problems else 200,
     )
