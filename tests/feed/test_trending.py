@@ -14,6 +14,9 @@ from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
 
 
+CLOSED = "This period is over: trending ranks by upvotes alone, the same as Top."
+
+
 def test_votes_raise_and_age_lowers_the_score() -> None:
     now = datetime(2024, 3, 2, 12)
     today, yesterday = date(2024, 3, 2), date(2024, 3, 1)
@@ -76,14 +79,14 @@ def test_trending_says_how_it_ranks() -> None:
     assert Trending.of(week, datetime(2024, 3, 10, 23, 59)).explained == (
         "Ranked by upvotes, newer papers weigh more"
     )
-    assert Trending.of(week, datetime(2024, 3, 11)).explained == "Ranked by upvotes"
+    assert Trending.of(week, datetime(2024, 3, 11)).explained == CLOSED
     assert not window(Period.daily, date.max).is_over(datetime(9999, 12, 31, 23))
 
 
 def test_the_feed_page_says_how_it_ranks(week_store: Engine, database_url: str) -> None:
     client = TestClient(create_app(Settings(database_url=database_url, secret_key="test")))
     page = client.get("/", params={"date": "2024-03-06", "period": "weekly"}).text
-    assert '<p class="meta ranking">Ranked by upvotes</p>' in page
+    assert f'<p class="meta ranking">{CLOSED}</p>' in page
     assert page.index("Paper 2403.00001") < page.index("Paper 2403.00003")
     top = client.get("/", params={"date": "2024-03-06", "period": "weekly", "sort": "top"}).text
-    assert "Ranked by upvotes" not in top  # the tab says it
+    assert "trending ranks" not in top  # the tab says it
