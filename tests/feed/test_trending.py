@@ -13,7 +13,6 @@ from broadsheet.feed.views import FeedSort, feed_page
 from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
 
-
 CLOSED = "This period is over: trending ranks by upvotes alone, the same as Top."
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, update
 
 from broadsheet.community.accounts import create_member
 from broadsheet.config import Settings
-from broadsheet.db.schema import subscribers
+from broadsheet.db.schema import subscribers, users
 from broadsheet.digest.subscriptions import Frequency, add_subscriber
 from smtp_sink import SmtpSink
 from web.conftest import form_token, make_client
@@ -414,3 +414,24 @@ def test_the_confirmed_digest_address_needs_no_second_link_for_the_account(
     client.post("/settings/email", data={"email": "other@example.org", "csrf_token": token})
     assert "not verified yet" in client.get("/settings").text
     assert len(smtp.to("ada@example.org")) == mails  # no link for the digest's own address
+
+
+def test_the_verified_account_address_needs_no_second_link_for_the_digest(
+    client: TestClient, store: Engine, smtp: SmtpSink
+) -> None:
+    create_member(store, "ada", PASSWORD)
+    _sign_in(client, "ada")
+    with store.begin() as connection:
+        connection.execute(update(users).values(email="ada@example.org", email_verified_at=NOW))
+    saved = _save(client, email="ada@Example.org", frequency="weekly", topics="graphs")
+    assert saved.status_code == 303
+    row = _row(store, "ada@example.org")
+    assert (row.status, row.frequency, row.topics) == ("confirmed", "weekly", ["graphs"])
+    assert smtp.to("ada@example.org") == []  # proved once already: no link
+    # an address the account has not verified still gets its link
+    other = create_member(store, "bob", PASSWORD)
+    client.cookies.clear()
+    _sign_in(client, "bob")
+    _save(client, email="bob@example.org", frequency="daily", topics="")
+    assert _row(store, "bob@example.org").status == "pending" and other.id
+    assert len(smtp.to("bob@example.org")) == 1

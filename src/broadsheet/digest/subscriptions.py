@@ -46,7 +46,7 @@ from sqlalchemy import Connection, Engine, case, func, not_, or_, select, update
 from broadsheet.community import ratelimit
 from broadsheet.config import Settings
 from broadsheet.db.bulk import insert_ignoring_conflicts
-from broadsheet.db.schema import subscribers
+from broadsheet.db.schema import subscribers, users
 from broadsheet.digest import tokens
 
 MAX_TOPICS = 20
@@ -565,7 +565,35 @@ def save_member_subscription(
                 return Outcome(subscriber_from_row(row))
         else:  # a move, recorded as pending_email once its link is issued
             row_id = mine.id
+        if _proved_by_account(connection, member_id, row_id, address):
+            return Outcome(_confirm_proved(connection, row_id, address, now))
         return _request_link(connection, settings, row_id, address, requester, now)
+
+
+def _proved_by_account(connection: Connection, member_id: int, row_id: int, address: str) -> bool:
+    """Whether ``address`` is the member's account address, verified by its own link, and no
+    other subscription holds it: its reader has proved it once, and needs no second link."""
+    verified = connection.execute(
+        select(users.c.id).where(
+            users.c.id == member_id,
+            func.lower(users.c.email) == mailbox_key(address),
+            users.c.email_verified_at.is_not(None),
+        )
+    ).first()
+    holder = _row(connection, _at(address))
+    return verified is not None and (holder is None or holder.id == row_id)
+
+
+def _confirm_proved(connection: Connection, row_id: int, address: str, now: datetime) -> Subscriber:
+    connection.execute(
+        update(subscribers)
+        .where(subscribers.c.id == row_id)
+        .values(
+            email=address, pending_email=None, status=Status.confirmed, confirmed_at=now,
+            confirmation_nonce=None, unsubscribed_at=None,
+        )
+    )  # fmt: skip
+    return subscriber_from_row(_row(connection, subscribers.c.id == row_id))
 
 
 def _take_address(
