@@ -70,14 +70,20 @@ def _unique_name(name: str, taken: set[str]) -> str:
 
 
 def _collection_keys() -> None:
+    """Fill ``name_key`` where it is missing (a store stamped one behind may have it)."""
     connection = op.get_bind()
     if "name_key" not in _columns("collections"):
         op.add_column("collections", sa.Column("name_key", sa.String(400)))
     rows = connection.execute(
-        sa.text("SELECT id, user_id, name FROM collections ORDER BY user_id, id")
+        sa.text("SELECT id, user_id, name, name_key FROM collections ORDER BY user_id, id")
     ).all()
     taken: dict[int, set[str]] = {}
     for row in rows:
+        if row.name_key is not None:
+            taken.setdefault(row.user_id, set()).add(row.name_key)
+    for row in rows:
+        if row.name_key is not None:
+            continue
         keys = taken.setdefault(row.user_id, set())
         name = row.name if fold(row.name) not in keys else _unique_name(row.name, keys)
         keys.add(fold(name))
@@ -89,8 +95,9 @@ def _collection_keys() -> None:
     if connection.dialect.name == "postgresql":
         op.alter_column("collections", "name_key", nullable=False)
     # (SQLite: the rebuild below declares it NOT NULL)
-    op.create_index(
-        "uq_collections_user_name_key", "collections", ["user_id", "name_key"], unique=True
+    op.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS uq_collections_user_name_key "
+        "ON collections (user_id, name_key)"
     )
 
 
