@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from broadsheet.community.accounts import create_member
 from broadsheet.config import Settings
@@ -224,12 +224,26 @@ def test_a_subscription_that_changed_under_a_claim_keeps_its_new_state(store: En
     request_subscription(store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT, NOW)
     [link] = claim_owed_links(store, SETTINGS)
     later = NOW + timedelta(minutes=1)
-    asked = request_subscription(
-        store, SETTINGS, "reader@example.org", Frequency.daily, CLIENT, later
-    )  # asked again on the site meanwhile: a new link, mailed from there
+    with store.begin() as connection:  # unsubscribed meanwhile (a link mailed before)
+        connection.execute(
+            update(subscribers).values(status="unsubscribed", confirmation_nonce=None)
+        )
     assert not link_mailed(store, link, later)
     row = _row_of(store, "reader@example.org")
-    assert (row.confirmation_nonce, row.confirmation_sent_at) == (asked.link.nonce, later)
+    assert (row.status, row.confirmation_nonce, row.confirmation_sent_at) == (
+        "unsubscribed", None, None,
+    )  # fmt: skip
+
+
+def test_asking_again_while_a_link_is_being_mailed_sends_no_second(store: Engine) -> None:
+    request_subscription(store, NO_MAIL, "reader@example.org", Frequency.daily, CLIENT, NOW)
+    [link] = claim_owed_links(store, SETTINGS)
+    asked = request_subscription(
+        store, SETTINGS, "reader@example.org", Frequency.daily, CLIENT, datetime.now()
+    )
+    assert asked.link is None and asked.link_sent_recently
+    assert link_mailed(store, link, NOW)
+    assert _row_of(store, "reader@example.org").confirmation_nonce == link.nonce
 
 
 @pytest.mark.parametrize("second", ["Ann@X.org", "ANN@x.org", "aNn@X.ORG"])

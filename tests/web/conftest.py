@@ -9,15 +9,26 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from broadsheet.community import mail_queue
 from broadsheet.config import Settings
 from broadsheet.ingest.runner import import_file
 from broadsheet.web.app import create_app
 from smtp_sink import SmtpSink
 
 
+class MailingClient(TestClient):
+    """A test client that, like a reader who looks at their inbox after the page, sees the
+    mail a request sends after its answer: each request returns once that mail is done."""
+
+    def request(self, *args, **kwargs):  # type: ignore[override]
+        response = super().request(*args, **kwargs)
+        assert mail_queue.QUEUE.wait(30), "mail after the answer still not done after 30 s"
+        return response
+
+
 def make_client(database_url: str, smtp: SmtpSink | None = None) -> TestClient:
     settings = Settings(database_url=database_url, secret_key="test-secret", **mail_settings(smtp))
-    return TestClient(create_app(settings))
+    return MailingClient(create_app(settings))
 
 
 def mail_settings(smtp: SmtpSink | None) -> dict[str, object]:
@@ -39,7 +50,7 @@ def no_cooldown(store: Engine, database_url: str, smtp: SmtpSink) -> Iterator[Te
         database_url=database_url, secret_key="test-secret", confirmation_cooldown_minutes=0,
         **mail_settings(smtp),
     )  # fmt: skip
-    with TestClient(create_app(settings)) as test_client:
+    with MailingClient(create_app(settings)) as test_client:
         yield test_client
 
 

@@ -435,3 +435,31 @@ def test_the_verified_account_address_needs_no_second_link_for_the_digest(
     _save(client, email="bob@example.org", frequency="daily", topics="")
     assert _row(store, "bob@example.org").status == "pending" and other.id
     assert len(smtp.to("bob@example.org")) == 1
+
+
+def test_saving_the_digest_answers_at_once_with_the_mail_server_hung(
+    store: Engine, database_url: str
+) -> None:
+    import time
+
+    from fastapi.testclient import TestClient as PlainClient
+
+    from broadsheet.community import mail_queue
+    from broadsheet.web.app import create_app
+    from smtp_sink import silent_smtp
+
+    create_member(store, "ada", PASSWORD)
+    with silent_smtp() as (host, port):
+        settings = Settings(
+            database_url=database_url, secret_key="test-secret", smtp_host=host,
+            smtp_port=port, smtp_timeout=3, base_url="http://testserver",
+        )  # fmt: skip
+        with PlainClient(create_app(settings)) as site:
+            _sign_in(site, "ada")
+            started = time.monotonic()
+            saved = _save(site, email="ada@example.org")
+            seconds = time.monotonic() - started
+            assert mail_queue.QUEUE.wait(30)
+            page = site.get("/settings").text
+    assert saved.status_code == 303 and seconds < 2.0, seconds
+    assert "could not be sent yet; it will be retried shortly" in _status_line(page)

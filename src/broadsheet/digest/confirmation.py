@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -21,7 +22,10 @@ from broadsheet.digest.subscriptions import (
     link_mailed,
     link_not_sent,
     link_subject,
+    renew_claim,
 )
+
+log = logging.getLogger(__name__)
 
 # what an admin sets so the site can send mail (environment variables, or lines in .env)
 MAIL_SETTINGS = (
@@ -86,10 +90,48 @@ def _what_was_asked(settings: Settings, confirmation: ConfirmationLink) -> str:
     return f"Someone (we hope you) asked for the {digest} at this address."
 
 
-def send_confirmation(settings: Settings, secret: str, confirmation: ConfirmationLink) -> None:
-    """Send the confirmation mail now (raises DeliveryError when the server refuses it)."""
+def mail_issued_link(
+    engine: Engine, settings: Settings, secret: str, link: ConfirmationLink
+) -> bool:
+    """Mail a link a request issued (after its answer: ``mail_queue``); True when it went.
+
+    A link the subscription no longer waits for is not mailed. One the server refuses for now
+    is owed again, for the next round of ``send_unmailed_confirmations``; the failure is logged
+    by subscription id, never with the address or the link.
+    """
+    held = renew_claim(engine, link)
+    if held is None:
+        return False
     with Mailer(settings) as mailer:
-        mailer.send(confirmation_message(settings, secret, confirmation), confirmation.address)
+        failure = _mail_one(mailer, engine, settings, secret, held)
+    if failure is not None:
+        log.warning("confirmation for subscription %d not sent: %s", link.subscriber.id, failure)
+    return failure is None
+
+
+def _mail_one(
+    mailer: Mailer,
+    engine: Engine,
+    settings: Settings,
+    secret: str,
+    link: ConfirmationLink,
+    now: datetime | None = None,
+) -> DeliveryError | None:
+    """Mail one claimed link and record what came of it; the failure, if any.
+
+    Refused for now: the link is owed again. Refused for good: it is recorded as mailed, so no
+    round tries it again (asking again from the site sends a new one).
+    """
+    try:
+        mailer.send(confirmation_message(settings, secret, link), link.address)
+    except DeliveryError as exc:
+        if exc.permanent:
+            link_mailed(engine, link, now)
+        else:
+            link_not_sent(engine, link)
+        return exc
+    link_mailed(engine, link, now)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +158,11 @@ def send_unmailed_confirmations(
     sent = failed = 0
     with Mailer(settings) as mailer:
         for link in claim_owed_links(engine, settings):
-            try:
-                mailer.send(confirmation_message(settings, secret, link), link.address)
-            except DeliveryError as exc:
-                failed += 1
-                if not exc.permanent:
-                    link_not_sent(engine, link)
-                    break
-                link_mailed(engine, link, now)
+            failure = _mail_one(mailer, engine, settings, secret, link, now)
+            if failure is None:
+                sent += 1
                 continue
-            link_mailed(engine, link, now)
-            sent += 1
+            failed += 1
+            if not failure.permanent:
+                break
     return ConfirmationRound(sent, failed)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -82,7 +82,7 @@ class Subscriber:
     frequency: Frequency
     topics: tuple[str, ...] = ()  # saved searches
     pending_email: str | None = None  # a member's new address, until its link is opened
-    link_mailed: bool = False  # a confirmation link went out for the current state
+    link_mailed: bool = False  # a confirmation link went out (or is going) for the current state
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +186,14 @@ def subscriber_from_row(row: Any) -> Subscriber:
     topics = tuple(row.topics or ())
     return Subscriber(
         row.id, row.email, Status(row.status), Frequency(row.frequency), topics,
-        row.pending_email, row.confirmation_sent_at is not None,
+        row.pending_email, _link_out(row),
     )  # fmt: skip
+
+
+def _link_out(row: Any) -> bool:
+    """Whether a confirmation link for the row's current state was mailed or is being mailed."""
+    nonce = row.confirmation_nonce
+    return row.confirmation_sent_at is not None or (nonce or "").startswith(CLAIMED)
 
 
 def _clean_topics(topics: list[str]) -> list[str]:
@@ -200,8 +206,11 @@ def _row(connection: Connection, *where: Any) -> Any:
 
 
 def _link_is_live(row: Any, now: datetime, settings: Settings) -> bool:
+    """Whether a link out for the row still works (or is being mailed)."""
     sent = row.confirmation_sent_at
     lifetime = timedelta(days=settings.confirm_link_days)
+    if (row.confirmation_nonce or "").startswith(CLAIMED):
+        return _claimed_at(row.confirmation_nonce)[0] > now - lifetime
     return row.confirmation_nonce is not None and sent is not None and sent > now - lifetime
 
 
@@ -217,7 +226,8 @@ def _is_free(row: Any, now: datetime, settings: Settings) -> bool:
 
 
 def _recently_mailed(connection: Connection, address: str, since: datetime) -> bool:
-    """Whether any row sent a confirmation link to ``address`` after ``since``."""
+    """Whether any row sent a confirmation link to ``address`` after ``since``, or has one
+    on its way there."""
     mailed_to = case(
         (subscribers.c.pending_email.is_not(None), subscribers.c.pending_email),
         else_=subscribers.c.email,
@@ -228,7 +238,12 @@ def _recently_mailed(connection: Connection, address: str, since: datetime) -> b
             .where(
                 func.lower(mailed_to) == mailbox_key(address),
                 subscribers.c.confirmation_nonce.is_not(None),
-                subscribers.c.confirmation_sent_at > since,
+                # mailed, or in a sender's hands (claimed) since
+                (subscribers.c.confirmation_sent_at > since)
+                | (
+                    subscribers.c.confirmation_nonce.startswith(CLAIMED)
+                    & (subscribers.c.confirmation_nonce > _claim_of("", since, tag=""))
+                ),
             )
             .limit(1)
         ).first()
@@ -238,10 +253,13 @@ def _recently_mailed(connection: Connection, address: str, since: datetime) -> b
 
 def _issue_link(
     connection: Connection, row_id: int, address: str, requester: Requester, now: datetime
-) -> str:
-    """Count a confirmation mail to ``address`` against every limit and record a new nonce.
+) -> tuple[str, str]:
+    """Count a confirmation mail to ``address`` against every limit and record a new link,
+    claimed for the caller to mail (``link_mailed`` records it as sent): the link and claim.
 
     Runs in the caller's transaction: a refused mail (RateLimited) rolls the whole change back.
+    A caller that never mails it (a process killed first) leaves it owed once the claim lapses,
+    and the next round of ``claim_owed_links`` mails it.
     """
     ratelimit.hit(connection, ratelimit.CONFIRMATION_MAILS_TO_ADDRESS, f"to:{mailbox_key(address)}")
     ratelimit.hit(connection, ratelimit.CONFIRMATION_MAILS_BY_CLIENT, f"client:{requester.client}")
@@ -250,12 +268,13 @@ def _issue_link(
             connection, ratelimit.CONFIRMATION_MAILS_BY_MEMBER, f"member:{requester.member_id}"
         )
     nonce = secrets.token_urlsafe(24)
+    claim = _claim_of(nonce, now)
     connection.execute(
         update(subscribers)
         .where(subscribers.c.id == row_id)
-        .values(confirmation_nonce=nonce, confirmation_sent_at=now)
+        .values(confirmation_nonce=claim, confirmation_sent_at=None)
     )
-    return nonce
+    return nonce, claim
 
 
 def _cooldown_start(settings: Settings, now: datetime) -> datetime:
@@ -287,7 +306,7 @@ def _request_link(
         return Outcome(subscriber_from_row(row), mail_waiting=True)
     if _recently_mailed(connection, address, _cooldown_start(settings, now)):
         return Outcome(subscriber_from_row(row), link_sent_recently=True)
-    nonce = _issue_link(connection, row_id, address, requester, now)
+    nonce, claim = _issue_link(connection, row_id, address, requester, now)
     row = _row(connection, subscribers.c.id == row_id)
     if row.email != address:
         connection.execute(
@@ -295,7 +314,7 @@ def _request_link(
         )
         row = _row(connection, subscribers.c.id == row_id)
     subscriber = subscriber_from_row(row)
-    return Outcome(subscriber, ConfirmationLink(subscriber, address, nonce))
+    return Outcome(subscriber, ConfirmationLink(subscriber, address, nonce, claim))
 
 
 def add_subscriber(
@@ -376,14 +395,11 @@ def link_subject(subscriber: Subscriber) -> tokens.LinkSubject:
     return tokens.LinkSubject(subscriber.id, subscriber.email)
 
 
-def _find(engine: Engine, subject: tokens.LinkSubject) -> Any:
+def _find(engine: Engine, link: tokens.SignedLink) -> Any:
+    """The subscription row a link names, while it still has the link's address."""
     with engine.connect() as connection:
-        row = _row(
-            connection,
-            subscribers.c.id == subject.subscriber_id,
-            _at(subject.email),
-        )
-    if row is None:
+        row = _row(connection, subscribers.c.id == link.subscriber_id)
+    if row is None or not link.is_for(row.email):
         raise tokens.InvalidLink("This link is for a subscription that no longer exists.")
     return row
 
@@ -409,11 +425,16 @@ def confirm(
     with engine.begin() as connection:
         # using up the nonce is the first write: it takes the store's write lock, so two
         # openings of one link cannot both get past this line
+        # (a link opened before its sender recorded it as mailed holds its nonce in a claim)
+        nonce = subscribers.c.confirmation_nonce
         used_up = connection.execute(
             update(subscribers)
             .where(
                 subscribers.c.id == subject.subscriber_id,
-                subscribers.c.confirmation_nonce == subject.nonce,
+                (nonce == subject.nonce)
+                | (
+                    nonce.startswith(CLAIMED) & nonce.endswith(f" {subject.nonce}", autoescape=True)
+                ),
             )
             .values(confirmation_nonce=None)
         ).rowcount
@@ -421,16 +442,16 @@ def confirm(
         if row is None:
             raise tokens.InvalidLink("This link is for a subscription that no longer exists.")
         if not used_up:
-            if row.status == Status.confirmed and row.email == subject.email:
+            if row.status == Status.confirmed and subject.is_for(row.email):
                 return subscriber_from_row(row)
             raise tokens.InvalidLink(_USED)
         done = {
             "status": Status.confirmed, "confirmed_at": now, "failure_count": 0,
             "confirmation_nonce": None, "pending_email": None,
         }  # fmt: skip
-        if subject.email == row.pending_email:
-            row_id = _move(connection, row, subject.email, done, now)
-        elif subject.email == row.email:
+        if subject.is_for(row.pending_email):
+            row_id = _move(connection, row, row.pending_email, done, now)
+        elif subject.is_for(row.email):
             connection.execute(update(subscribers).where(subscribers.c.id == row.id).values(done))
             row_id = row.id
         else:
@@ -648,10 +669,11 @@ def claim_lease(settings: Settings) -> timedelta:
     return timedelta(seconds=CLAIM_TIMEOUTS * settings.smtp_timeout)
 
 
-def _claim_of(nonce: str, at: datetime) -> str:
+def _claim_of(nonce: str, at: datetime, tag: str | None = None) -> str:
     """A claim's value: unique to it, so a sender whose claim lapsed cannot pass for its
-    successor (61 characters of the column's 64)."""
-    return f"{CLAIMED}{at:%Y%m%dT%H%M%S} {secrets.token_urlsafe(4)} {nonce}"
+    successor (61 characters of the column's 64). Claims sort by the time they were made."""
+    tag = secrets.token_urlsafe(4) if tag is None else tag
+    return f"{CLAIMED}{at:%Y%m%dT%H%M%S} {tag} {nonce}".rstrip()
 
 
 def _claimed_at(claim: str) -> tuple[datetime, str]:
@@ -724,6 +746,23 @@ def claim_owed_links(
         link = _claim(engine, row_id, seen)
         if link is not None:
             yield link
+
+
+def renew_claim(engine: Engine, link: ConfirmationLink) -> ConfirmationLink | None:
+    """Renew the claim on a link issued a moment ago, right before mailing it (so no round
+    takes it over meanwhile); None when the subscription changed since, or a round took the
+    link over once the claim had lapsed."""
+    fresh = _claim_of(link.nonce, _now())
+    with engine.begin() as connection:
+        held = connection.execute(
+            update(subscribers)
+            .where(
+                subscribers.c.id == link.subscriber.id,
+                subscribers.c.confirmation_nonce == link.claim,
+            )
+            .values(confirmation_nonce=fresh)
+        ).rowcount
+    return replace(link, claim=fresh) if held else None
 
 
 def link_mailed(engine: Engine, link: ConfirmationLink, now: datetime | None = None) -> bool:

@@ -12,15 +12,13 @@ from broadsheet.community.accounts import Member
 from broadsheet.community.api_tokens import member_tokens
 from broadsheet.community.ratelimit import RateLimited
 from broadsheet.db.schema import users
-from broadsheet.digest.confirmation import MAIL_SETTINGS, send_confirmation
-from broadsheet.digest.mailer import DeliveryError
+from broadsheet.digest.confirmation import MAIL_SETTINGS
 from broadsheet.digest.outbox import delivery_failures
 from broadsheet.digest.subscriptions import (
     AddressTaken,
     Frequency,
     InvalidEmail,
     Requester,
-    link_not_sent,
     mail_is_configured,
     member_subscription,
     save_member_subscription,
@@ -28,6 +26,7 @@ from broadsheet.digest.subscriptions import (
 )
 from broadsheet.web.auth import MemberDep, client_address
 from broadsheet.web.render import render
+from broadsheet.web.routes.subscriptions import mail_link_later
 from broadsheet.web.security import require_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -74,8 +73,9 @@ def save_digest(
     frequency: Annotated[Frequency, Form()] = Frequency.daily,
     topics: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
-    """Save the member's own subscription; a new address gets a confirmation link by mail
-    (later, when mail is not configured or the server refuses it now: the page says so)."""
+    """Save the member's own subscription; a new address gets a confirmation link by mail,
+    after the answer (later, when mail is not configured or the server refuses it now: the
+    page says so)."""
     app = request.app
     engine, settings = app.state.engine, app.state.settings
     requester = Requester(client_address(request), member.id)
@@ -83,17 +83,13 @@ def save_digest(
         outcome = save_member_subscription(
             engine, settings, member.id, email, frequency, topics.splitlines(), requester
         )
-        if outcome.link is not None:
-            send_confirmation(settings, app.state.secret, outcome.link)
     except (InvalidEmail, AddressTaken) as exc:
         return settings_view(request, member, 422, error=str(exc))
     except RateLimited as exc:
         response = settings_view(request, member, 429, error=str(exc))
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    except DeliveryError:
-        link_not_sent(engine, outcome.link)
-        return RedirectResponse("/settings?saved=1", status_code=303)  # the page says so
+    mail_link_later(request, outcome.link)
     wait = "&wait=1" if outcome.link_sent_recently else ""
     return RedirectResponse(f"/settings?saved=1{wait}", status_code=303)
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from broadsheet.community import ratelimit
-from broadsheet.digest.confirmation import send_confirmation
-from broadsheet.digest.mailer import DeliveryError
+from broadsheet.community.mail_queue import send_later
+from broadsheet.digest.confirmation import mail_issued_link
 from broadsheet.digest.subscriptions import (
+    ConfirmationLink,
     Frequency,
     InvalidEmail,
     Requester,
     Status,
     confirm,
-    link_not_sent,
     normalise_email,
     request_subscription,
     subscriber_for_unsubscribe,
@@ -43,25 +44,23 @@ def subscribe(
 ) -> HTMLResponse:
     """Ask for the digest at an address: a confirmation link by mail, within the limits.
 
-    The address is kept even when no mail can go out now (mail not configured, or the server
-    refused): the page says so, and the link is mailed later.
+    The link is mailed after the answer, so the answer takes as long whether the address is
+    new, waiting or subscribed already, and whatever the mail server does. The address is kept
+    even when no mail can go out now (mail not configured, or the server refused): the link
+    is mailed later.
     """
     engine, settings = request.app.state.engine, request.app.state.settings
     member = current_member(request)
     requester = Requester(client_address(request), member.id if member else None)
     try:
         outcome = request_subscription(engine, settings, email, frequency, requester)
-        if outcome.link is not None:
-            send_confirmation(settings, request.app.state.secret, outcome.link)
     except InvalidEmail as exc:
         return render(request, "subscribe.html", status_code=422, error=str(exc), email=email)
     except ratelimit.RateLimited as exc:
         response = render(request, "subscribe.html", status_code=429, error=str(exc))
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    except DeliveryError:
-        link_not_sent(engine, outcome.link)
-        return render(request, "subscribe.html", email=outcome.link.address, mail_failed=True)
+    mail_link_later(request, outcome.link)
     return render(
         request,
         "subscribe.html",
@@ -70,6 +69,15 @@ def subscribe(
         mail_waiting=outcome.mail_waiting,
         cooldown_minutes=settings.confirmation_cooldown_minutes,
     )
+
+
+def mail_link_later(request: Request, link: ConfirmationLink | None) -> None:
+    """Mail a confirmation link a request issued, once the answer has gone."""
+    if link is None:
+        return
+    app = request.app
+    job = partial(mail_issued_link, app.state.engine, app.state.settings, app.state.secret, link)
+    send_later(f"confirmation for subscription {link.subscriber.id}", job)
 
 
 @router.get("/subscribe/confirm", response_class=HTMLResponse)
