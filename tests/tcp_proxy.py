@@ -1,12 +1,15 @@
-"""A TCP forwarder that a test can cut and restore: a database server going away and back."""
+"""A TCP forwarder that a test can cut and restore (a database server going away and back) or
+freeze and thaw (a server that is there but does not answer)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from sqlalchemy import URL, make_url
 
 Upstream = tuple[str, int] | str  # (host, port), or a Unix socket's path
 
@@ -24,6 +27,8 @@ class TcpProxy:
 
     ``cut`` closes every connection and the listening socket, so clients get "connection
     refused" as from a stopped server; ``restore`` listens on the same port again.
+    ``freeze`` keeps every connection open and accepts new ones, but passes nothing on, as a
+    stopped (SIGSTOP) or hung server does; ``thaw`` passes on what was held, and goes on.
     """
 
     def __init__(self, upstream: Upstream):
@@ -33,6 +38,14 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def restore(self) -> None:
         listener = socket.socket()
@@ -53,11 +66,23 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def _wait_while_frozen(self, still_open: Callable[[], bool]) -> bool:
+        """Hold while frozen; False when cut meanwhile (``still_open`` no longer true)."""
+        while not self._flowing.wait(0.05):
+            with self._lock:
+                if not still_open():
+                    return False
+        return True
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:  # cut
+                return
+            # held, as a stopped server's backlog holds it
+            if not self._wait_while_frozen(lambda: self._listener is listener):
+                client.close()
                 return
             try:
                 server = _connect(self.upstream)
@@ -76,6 +101,8 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, target: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                if not self._wait_while_frozen(lambda: source in self._sockets):
+                    return
                 target.sendall(data)
         with contextlib.suppress(OSError):
             target.shutdown(socket.SHUT_WR)
@@ -89,3 +116,27 @@ def tcp_proxy(upstream: Upstream) -> Iterator[TcpProxy]:
         yield proxy
     finally:
         proxy.cut()
+
+
+def postgres_upstream(url: URL) -> Upstream:
+    """Where the server of ``url`` listens: its Unix socket, or its host and port."""
+    port = url.port or 5432
+    socket_dir = url.query.get("host")
+    if socket_dir:
+        return f"{socket_dir}/.s.PGSQL.{port}"
+    return (url.host or "localhost", port)
+
+
+@contextmanager
+def postgres_proxy(database_url: str, **changes: str) -> Iterator[tuple[TcpProxy, str]]:
+    """A proxy in front of ``database_url``'s server, and the URL through it (with
+    ``changes``, a password say); the proxy is thawed and cut at the end."""
+    url = make_url(database_url)
+    with tcp_proxy(postgres_upstream(url)) as proxy:
+        through = url.difference_update_query(["host"]).set(
+            host=proxy.host, port=proxy.port, **changes
+        )
+        try:
+            yield proxy, through.render_as_string(hide_password=False)
+        finally:
+            proxy.thaw()

@@ -1,4 +1,5 @@
-"""While the search model loads at start, /healthz says so and searches answer from keywords."""
+"""While the search model loads at start, /readyz says so (200: keywords answer meanwhile),
+/healthz stays 200 (alive, on every worker alike), and searches answer from keywords."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def slow_model() -> Iterator[threading.Event]:
 
 def wait_until_ready(client: TestClient, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
-    while client.get("/healthz").status_code != 200:
+    while client.get("/readyz").json()["search"] != "ready":
         assert time.monotonic() < deadline, "search never became ready"
         time.sleep(0.1)
 
@@ -75,8 +76,9 @@ def test_searches_answer_from_keywords_while_the_model_loads(
     caplog.set_level(logging.INFO, logger="uvicorn.error")
     settings = Settings(database_url=database_url, secret_key="test", warm_up_search=True)
     with TestClient(create_app(settings)) as client:
-        health = client.get("/healthz")
-        assert health.status_code == 503 and health.json() == {"status": "warming up"}
+        assert client.get("/healthz").json() == {"status": "ok"}  # alive, whatever it loads
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json() == {"status": "ok", "search": "warming up"}
 
         started = time.monotonic()
         page = client.get("/search", params={"q": QUERY})
@@ -89,7 +91,7 @@ def test_searches_answer_from_keywords_while_the_model_loads(
 
         slow_model.set()
         wait_until_ready(client)
-        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").json() == {"status": "ok", "search": "ready"}
         api = client.get("/api/papers/search", params={"q": QUERY}).json()
         assert api["mode"] == "hybrid" and api["notice"] is None
         assert WARMING_UP not in client.get("/search", params={"q": QUERY}).text
@@ -100,6 +102,7 @@ def test_healthz_is_ok_at_once_without_warm_up(store: Engine, database_url: str)
     client = TestClient(create_app(Settings(database_url=database_url, secret_key="test")))
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "search": "ready"}
 
 
 def test_serve_logs_when_search_is_ready(store: Engine, database_url: str) -> None:
@@ -112,13 +115,13 @@ def test_serve_logs_when_search_is_ready(store: Engine, database_url: str) -> No
         stderr=subprocess.PIPE,
         text=True,
     )
-    statuses = []
+    search = None
     try:
         deadline = time.monotonic() + 120
-        while not statuses or statuses[-1] != 200:
+        while search != "ready":
             assert process.poll() is None and time.monotonic() < deadline, "serve never got ready"
             with contextlib.suppress(httpx.TransportError):  # not listening yet
-                statuses.append(httpx.get(f"http://127.0.0.1:{port}/healthz").status_code)
+                search = httpx.get(f"http://127.0.0.1:{port}/readyz").json()["search"]
             time.sleep(0.1)
     finally:
         process.terminate()
