@@ -25,6 +25,12 @@ with a deadlock error after a second's wait, and the other writers queue meanwhi
 
 A transaction that holds a shard thus waits for nothing but its commit, and two that change
 the same papers meet on the first paper both change, before either holds the other's.
+
+Before all of these comes the migration lock (``db/migrating.py``): a migration takes it
+before it reads or writes anything and holds it to its commit, and no other writer takes it,
+so migrations queue behind one another and never inside the order above. On SQLite it is the
+store's one write lock, which a migration takes at its start (BEGIN IMMEDIATE) rather than at
+its first write. ``db copy`` writes the target's version last too, after rebuilding its indexes.
 """
 
 from __future__ import annotations
