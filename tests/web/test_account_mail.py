@@ -63,7 +63,9 @@ def _links(smtp: SmtpSink, path: str) -> list[str]:
 
 def _seen(answer: httpx.Response) -> tuple[int, tuple[tuple[str, str], ...], str]:
     """What an answer shows, but for its cookies, date and CSRF token."""
-    headers = tuple((k, v) for k, v in answer.headers.items() if k not in ("set-cookie", "date"))
+    headers = tuple(
+        (k, v) for k, v in answer.headers.items() if k not in ("set-cookie", "date", "x-request-id")
+    )
     return answer.status_code, headers, CSRF.sub(r'\1"', answer.text)
 
 
