@@ -20,6 +20,7 @@ from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import papers
 from broadsheet.feed.authors import author_paper_ids, find_author
 from broadsheet.feed.cards import card
+from broadsheet.metrics import search_stage
 from broadsheet.papers.ids import InvalidArxivId, parse_arxiv_id
 from broadsheet.papers.repository import papers_by_seq
 from broadsheet.search.embed import (
@@ -42,12 +43,21 @@ from broadsheet.search.highlight import highlight, query_stems, snippet
 from broadsheet.search.lexical import has_content_words, lexical_search
 from broadsheet.search.rerank import rerank
 from broadsheet.search.spelling import correct_query
-from broadsheet.search.vectors import VectorIndex, cached_paper_count, vector_index
+from broadsheet.search.vectors import (
+    VectorIndex,
+    cached_paper_count,
+    vector_index,
+    vectors_unavailable,
+)
 from broadsheet.search.written_words import favour_written_words, holding_every_word
 
 CANDIDATES = 200  # from each retriever
 MAX_QUERY_CHARS = 2000  # longer queries are cut: the model reads 256 tokens anyway
 WARMING_UP = "Search by meaning is warming up; these results match your words only."
+VECTORS_UNAVAILABLE = (
+    "Search by meaning is unavailable: this store cannot search its vectors "
+    "(`broadsheet doctor` says why and what to do); keyword results only."
+)
 _QUERY_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semantic-search")
 
 
@@ -101,7 +111,8 @@ class SearchResults:
 
 @lru_cache(maxsize=1024)
 def _query_vector(model: str, query: str) -> np.ndarray:
-    return load_query_embedder(model, wait=False).encode([query])[0]
+    with search_stage("embed"):
+        return load_query_embedder(model, wait=False).encode([query])[0]
 
 
 def _dense_candidates(
@@ -136,7 +147,12 @@ def _dense_candidates(
             f"Semantic index covers {embedded:,} of {total:,} papers "
             "(run `broadsheet index`); the rest are found by keywords only."
         )
-    found = index.search(query_vector, CANDIDATES, where=filters.conditions())
+    with search_stage("vector"):
+        found = index.search(query_vector, CANDIDATES, where=filters.conditions())
+    # nothing near, or nothing searchable: a store without pgvector finds no vector at all,
+    # and must not be reported as searched by meaning
+    if not found and vectors_unavailable(engine) is not None:
+        return [], VECTORS_UNAVAILABLE, None
     return found, notice, query_vector
 
 
@@ -178,7 +194,7 @@ def _sort_key(sort: Sort, rows: dict[int, dict[str, Any]]):
 
 
 def _lexical(engine: Engine, query: str, filters: SearchFilters) -> list[tuple[int, float]]:
-    with engine.connect() as connection:
+    with search_stage("keyword"), engine.connect() as connection:
         hits = lexical_search(
             connection, query, CANDIDATES, filters, papers_count=cached_paper_count(engine)
         )
@@ -352,7 +368,8 @@ def search_papers(
         wait([embedding])
     found = retrieve(engine, searched, request.mode, request.filters, model, ahead, index)
     mode, notice = found.mode, found.notice
-    ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
+    with search_stage("fuse"):
+        ranked: list[Fused] = fuse(found.lexical, found.dense, dense_weight)
     tail: list[Fused] = []
     if request.cutoff:
         ranked, tail = apply_cutoff(engine, searched, found, ranked)
@@ -361,7 +378,8 @@ def search_papers(
     ranked = [f for f in ranked if f.seq in visible]
     tail = [f for f in tail if f.seq in visible and f.seq not in named]
     if request.sort == Sort.relevance:
-        ranked = rerank(engine, model, ranked, found.query_vector, query=searched)
+        with search_stage("rerank"):
+            ranked = rerank(engine, model, ranked, found.query_vector, query=searched)
     else:
         ranked.sort(key=_sort_key(request.sort, visible), reverse=True)
         tail.sort(key=_sort_key(request.sort, visible), reverse=True)

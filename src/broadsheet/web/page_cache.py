@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 
 from fastapi import Request
 
+from broadsheet.metrics import count_cache_lookup
 from broadsheet.web.links import here, site_url
 
 T = TypeVar("T")
@@ -37,7 +38,8 @@ def visitor_key(request: Request, *parts: Hashable) -> tuple[Hashable, ...]:
 
 
 class PageCache(Generic[T]):
-    def __init__(self, max_entries: int = 256, max_age: float = 60.0):
+    def __init__(self, name: str = "pages", max_entries: int = 256, max_age: float = 60.0):
+        self.name = name  # its hits and misses are counted under this name (``/metrics``)
         self.max_entries, self.max_age = max_entries, max_age
         self._entries: OrderedDict[Hashable, tuple[int, float, T]] = OrderedDict()
         self._lock = threading.Lock()
@@ -49,7 +51,9 @@ class PageCache(Generic[T]):
             entry = self._entries.get(key)
             if entry is not None and entry[0] == version and now - entry[1] < self.max_age:
                 self._entries.move_to_end(key)
+                count_cache_lookup(self.name, hit=True)
                 return entry[2]
+        count_cache_lookup(self.name, hit=False)
         value = make()  # outside the lock: two misses may both render, which is harmless
         with self._lock:
             self._entries[key] = (version, now, value)
