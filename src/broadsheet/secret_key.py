@@ -34,6 +34,12 @@ def _file_beside_store(database_url: str) -> Path | None:
     return None
 
 
+def key_file(settings: Settings) -> Path | None:
+    """The file the signing key is kept in: None when it is set in the environment or kept in
+    the store itself."""
+    return None if settings.secret_key else _file_beside_store(settings.database_url)
+
+
 def _key_in_file(path: Path) -> str:
     """The key in ``path``, written there first (readable by its owner only) if missing."""
     if not path.exists():

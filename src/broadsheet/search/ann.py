@@ -30,6 +30,8 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, Engine
 
+from broadsheet.search.saved_lag import SavedLag
+
 log = logging.getLogger(__name__)
 
 ANN_FROM = 20_000  # vectors; an exact scan of fewer takes under ~2 ms
@@ -59,6 +61,24 @@ def saved_version(pointer: Path | None) -> int | None:
         return pointer.stat().st_mtime_ns if pointer else None
     except OSError:
         return None
+
+
+def saved_lag(connection: Connection, pointer: Path | None, model: str) -> SavedLag | None:
+    """Vectors of ``model`` the saved generation holds, and those written since (each searching
+    process scans them exactly); None for a store that has none and is too small to need one."""
+    if pointer is None:
+        return None
+    try:
+        meta = orjson.loads(pointer.read_bytes())
+        held, last_rowid = int(meta["vectors"]), int(meta["last_rowid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        held, last_rowid = 0, 0
+    newer = connection.exec_driver_sql(
+        "SELECT count(*) FROM paper_vectors WHERE model = ? AND rowid > ?", (model, last_rowid)
+    ).scalar_one()
+    if held == 0:
+        return SavedLag(0, newer, ANN_FROM) if newer >= ANN_FROM else None
+    return SavedLag(held, newer, ANN_FROM)
 
 
 def _ef_search() -> int:

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from broadsheet.db.schema import papers
 from broadsheet.search import keyword_saved
 from broadsheet.search.filters import SearchFilters
+from broadsheet.search.saved_lag import SavedLag
 
 TITLE_WEIGHT, ABSTRACT_WEIGHT = 2, 1
 K1, B = 1.2, 0.75
@@ -231,6 +232,9 @@ class KeywordIndex(Protocol):
         """Save what a large store searches besides itself; papers it holds, or None.
         ``start`` false: only bring up to date what is already saved."""
 
+    def saved_lag(self, connection: Connection) -> SavedLag | None:
+        """How far the index saved beside the store is behind it; None where none is due."""
+
 
 def _filtered(filters: SearchFilters | None):
     if filters is None or filters.is_empty():
@@ -274,6 +278,9 @@ class SqliteKeywordIndex:
     ) -> int | None:
         """Save a large store's keyword index beside it (``keyword_saved``)."""
         return keyword_saved.save_keywords(engine, _stems_of, progress, start)
+
+    def saved_lag(self, connection: Connection) -> SavedLag | None:
+        return keyword_saved.saved_lag(connection)
 
     def search(
         self,
@@ -465,6 +472,10 @@ class PostgresKeywordIndex:
         start: bool = True,
     ) -> int | None:
         """Nothing to save: the postings are in the store."""
+        return None
+
+    def saved_lag(self, connection: Connection) -> SavedLag | None:
+        """Nothing saved: the postings are in the store."""
         return None
 
     def replace(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -30,6 +30,8 @@ from pathlib import Path
 import tantivy
 from sqlalchemy import Connection, Engine
 
+from broadsheet.search.saved_lag import SavedLag
+
 log = logging.getLogger(__name__)
 
 SAVED_FROM = 20_000  # papers; FTS5 alone answers smaller stores in a few milliseconds
@@ -71,6 +73,24 @@ def saved_state(connection: Connection) -> SavedState | None:
         "SELECT last_seq, last_change, generation, documents, total_length FROM keyword_saved"
     ).first()
     return None if row is None else SavedState(*row)
+
+
+def saved_lag(connection: Connection) -> SavedLag | None:
+    """Papers the saved index holds, and those added or changed since it was saved; None for a
+    store that has none and is too small to need one."""
+    folder = keywords_dir(connection.engine)
+    if folder is None:
+        return None
+    state = saved_state(connection)
+    papers = connection.exec_driver_sql("SELECT count(*) FROM papers").scalar_one()
+    if state is None or not state.generation or not tantivy.Index.exists(str(folder)):
+        return SavedLag(0, papers, STALE_MOST) if papers >= SAVED_FROM else None
+    added, changed = connection.exec_driver_sql(
+        "SELECT (SELECT count(*) FROM papers WHERE seq > ?),"
+        " (SELECT count(DISTINCT seq) FROM keyword_changes WHERE id > ?)",
+        (state.last_seq, state.last_change),
+    ).one()
+    return SavedLag(state.documents, added + changed, STALE_MOST)
 
 
 def _schema() -> tantivy.Schema:

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, select
 
 from broadsheet.db.membership import is_one_of
 from broadsheet.db.schema import paper_vectors
+from broadsheet.search.saved_lag import SavedLag
 
 Neighbours = list[tuple[int, float]]  # (paper seq, cosine), best first
 
@@ -67,6 +68,13 @@ class VectorBackend(Protocol):
 
     def rebuild(self, connection: Connection) -> None:
         """Make every stored vector searchable (after rows arrived without it: ``db copy``)."""
+
+    def problem(self, engine: Engine) -> str | None:
+        """What stops vectors being stored or searched in this store, and what to do; None
+        when nothing does."""
+
+    def saved_lag(self, engine: Engine, model: str) -> SavedLag | None:
+        """How far the vectors saved beside the store are behind it; None where none are due."""
 
 
 _BACKENDS = {  # engine name -> "module:class", imported on first use

@@ -99,6 +99,28 @@ def require_pgvector(connection: Connection) -> None:
         raise RuntimeError(problem)
 
 
+def missing_pgvector(connection: Connection) -> str | None:
+    """What stops vectors being stored and searched in this database, with what to do, or None.
+
+    A store restored by a user who may not create extensions has every table but the pgvector
+    ones, and its migrations stand at the newest revision all the same.
+    """
+    installed = connection.exec_driver_sql(
+        "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+    ).scalar()
+    if installed is not None:
+        available = connection.exec_driver_sql(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+        ).scalar()
+        return pgvector_problem(installed, available)
+    database = connection.exec_driver_sql("SELECT current_database()").scalar()
+    return (
+        "this database lacks the pgvector extension, so vectors can be neither stored nor "
+        "searched. Run, as a superuser: "
+        f'psql -d {database} -c "CREATE EXTENSION vector;" — then `broadsheet index`.'
+    )
+
+
 def ef_search(limit: int) -> int:
     """The HNSW candidate list for a search asking for ``limit`` neighbours."""
     return min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, 2 * limit))
@@ -323,14 +345,25 @@ class PgVectorBackend:
     def rebuild(self, connection: Connection) -> None:
         backfill(connection)
 
+    def problem(self, engine: Engine) -> str | None:
+        with engine.connect() as connection:
+            return missing_pgvector(connection)
+
+    def saved_lag(self, engine: Engine, model: str) -> None:
+        """Nothing saved: the HNSW index is in the database."""
+        return None
+
     def save_graph(
         self, engine: Engine, model: str, progress: Callable[[int, int], bool] | None = None
     ) -> int | None:
         """Nothing to save: the HNSW index lives in the database and follows every write.
 
-        Returns how many vectors of ``model`` it holds (None for none), as SQLite's graph does.
+        Stored vectors it lacks are copied in first (a store restored without pgvector, once
+        the extension is created). Returns how many vectors of ``model`` it holds (None for
+        none), as SQLite's graph does.
         """
-        with engine.connect() as connection:
+        with engine.begin() as connection:
+            backfill(connection)
             count = connection.execute(
                 select(func.count())
                 .select_from(paper_vectors)

@@ -25,8 +25,10 @@ from broadsheet.search.ann import (
     SavedVectors,
     pointer_path,
     save_generation,
+    saved_lag,
     saved_version,
 )
+from broadsheet.search.saved_lag import SavedLag
 from broadsheet.search.vector_index import Neighbours
 
 log = logging.getLogger(__name__)
@@ -323,6 +325,14 @@ class SqliteVectorBackend:
     def rebuild(self, connection: Connection) -> None:
         """Nothing to rebuild: searchers read the stored vectors (the saved generation comes
         with the next ``broadsheet index``)."""
+
+    def problem(self, engine: Engine) -> str | None:
+        """Nothing: the vectors sit in the store file and are searched here."""
+        return None
+
+    def saved_lag(self, engine: Engine, model: str) -> SavedLag | None:
+        with engine.connect() as connection:
+            return saved_lag(connection, pointer_path(engine, model), model)
 
     def save_graph(
         self, engine: Engine, model: str, progress: Callable[[int, int], bool] | None = None

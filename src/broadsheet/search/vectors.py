@@ -176,3 +176,9 @@ def save_graph(
     """Save the search structure kept outside the database (SQLite's HNSW graph of a large
     store); how many vectors it holds, None when there is nothing to save."""
     return for_engine(engine).save_graph(engine, model, progress)
+
+
+def vectors_unavailable(engine: Engine) -> str | None:
+    """Why vectors can be neither stored nor searched in this store (PostgreSQL without
+    pgvector), with what to do; None when they can."""
+    return for_engine(engine).problem(engine)

@@ -95,7 +95,10 @@ class SearchHitOut(BaseModel):
 
 class SearchOut(BaseModel):
     query: str
-    mode: str = Field(description="What ran: hybrid, or lexical when vectors are missing")
+    mode: str = Field(
+        description="What ran: hybrid, or lexical when vectors are missing or cannot be "
+        "searched (a PostgreSQL store without pgvector)",
+    )
     total: int = Field(
         description="Results listed: those above the relevance cut-off, and with `more=true` "
         "the less close ones after them"
