@@ -1,4 +1,5 @@
-"""A local stand-in for the arXiv API's ``id_list`` lookups, serving the fixture entries."""
+"""A local stand-in for the arXiv API's ``id_list`` lookups and harvests, serving the fixture
+entries."""
 
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(fake.delay)
         if fake.fail_with is not None:
             status, body = fake.fail_with, b"unavailable"
+        elif "search_query" in query:  # a harvest: every entry, on one page
+            found = list(fake.entries.values()) if query.get("start", "0") == "0" else []
+            status, body = 200, feed(found)
         else:
             ids = [parse_arxiv_id(i).id for i in query.get("id_list", "").split(",") if i]
             status, body = 200, feed([fake.entries[i] for i in ids if i in fake.entries])
