@@ -61,6 +61,13 @@ def _store():
     return open_store(get_settings().database_url)
 
 
+def _shown_url(url: str) -> str:
+    """A database URL fit to print: its password masked."""
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _summary_table(title: str, rows: list[tuple[str, object]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     for name, value in rows:
@@ -228,7 +235,7 @@ def stats() -> None:
     with _store().connect() as connection:
         s = store_stats(connection)
     rows: list[tuple[str, object]] = [
-        ("database", get_settings().database_url),
+        ("database", _shown_url(get_settings().database_url)),
         ("papers", f"{s.papers:,}"),
         ("authors", f"{s.authors:,}"),
         ("organisations", f"{s.organisations:,}"),
@@ -301,9 +308,13 @@ def index(
     from broadsheet.search.index_workers import IndexJob, index_in_processes
     from broadsheet.search.indexing import count_pending, index_papers
     from broadsheet.search.keyword_index import save_keyword_index
-    from broadsheet.search.vectors import save_graph
+    from broadsheet.search.vectors import save_graph, vectors_unavailable
 
     engine = _store()
+    problem = vectors_unavailable(engine)
+    if problem is not None:
+        console.print(f"[red]error[/red] nothing indexed: {escape(problem)}")
+        raise typer.Exit(1)
     name = model or get_settings().embedding_model
     try:
         embedder = load_embedder(name, device=device)
@@ -589,11 +600,44 @@ def eval_beir(
         )
 
 
+@app.command()
+def doctor(
+    url: Annotated[
+        str | None,
+        typer.Option(help="The address the site is reached at: its /healthz is fetched there."),
+    ] = None,
+    mail_to: Annotated[
+        str | None, typer.Option(help="Send a test mail here (else only connect to the server).")
+    ] = None,
+) -> None:
+    """Check the settings, the store and its indexes, and say what to fix (exit 1 on a fail)."""
+    from broadsheet.ops.doctor import as_table, failed, run_checks
+
+    checks = run_checks(get_settings(), url=url, mail_to=mail_to)
+    Console().print(as_table(checks))
+    if failed(checks):
+        raise typer.Exit(1)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply schema migrations (also done automatically on every command)."""
-    _store()
-    console.print("schema is up to date")
+    from broadsheet.db.engine import make_engine
+    from broadsheet.db.migrating import upgrade
+
+    url = get_settings().database_url
+    engine = make_engine(url)
+    try:
+        done = upgrade(engine)
+    finally:
+        engine.dispose()
+    if done.created:
+        said = f"created the schema (revision {done.now})"
+    elif done.changed:
+        said = f"migrated the schema from revision {done.found} to {done.now}"
+    else:
+        said = f"the schema is up to date (revision {done.now})"
+    console.print(f"{said} in {_shown_url(url)}", markup=False, highlight=False)
 
 
 @db_app.command("copy")
@@ -601,9 +645,27 @@ def db_copy(
     source: Annotated[str, typer.Argument(help="The store to copy from (a database URL).")],
     target: Annotated[str, typer.Argument(help="The store to copy into (migrated first).")],
     batch_rows: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 2_000,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Empty a target that holds rows, then copy.")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish a copy that was stopped: keep the target's rows, copy those after them.",
+        ),
+    ] = False,
 ) -> None:
-    """Copy a whole store to another (SQLite to PostgreSQL and back); run again to resume."""
-    from broadsheet.db.copy import CountMismatch, copy_store
+    """Copy a whole store, as of one moment, to another (SQLite to PostgreSQL and back).
+
+    A target that holds rows is refused unless --replace or --resume says what to do with them.
+    A SQLite target ends checkpointed: its .db file alone is the copy.
+    """
+    from broadsheet.db.copy import CountMismatch, TargetNotEmpty, copy_store
+
+    if replace and resume:
+        console.print("[red]error[/red] --replace and --resume exclude each other")
+        raise typer.Exit(2)
 
     progress = Progress(
         TextColumn("[bold]{task.description:<20}"),
@@ -622,7 +684,21 @@ def db_copy(
 
     try:
         with progress:
-            summary = copy_store(source, target, batch_rows=batch_rows, progress=show)
+            summary = copy_store(
+                source,
+                target,
+                batch_rows=batch_rows,
+                progress=show,
+                existing="replace" if replace else "resume" if resume else "refuse",
+            )
+    except TargetNotEmpty as exc:
+        console.print(
+            f"[red]error[/red] {escape(_shown_url(target))} is not empty: it holds rows in "
+            f"{', '.join(exc.tables)}. Nothing was copied. --replace empties it and copies "
+            "anew; --resume keeps its rows and copies those after them (to finish a stopped "
+            "copy)."
+        )
+        raise typer.Exit(1) from exc
     except CountMismatch as exc:
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -632,7 +708,106 @@ def db_copy(
             entry.name, f"{entry.source_rows:,}", f"{entry.copied:,}", f"{entry.target_rows:,}"
         )
     console.print(table)
-    console.print(f"copied {summary.copied:,} rows; every table's count matches")
+    if summary.held and summary.existing == "replace":
+        done = f"emptied the target first (removed {summary.held:,} rows), then copied"
+    elif summary.held:
+        done = f"resumed: kept the target's {summary.held:,} rows (not refreshed) and copied"
+    else:
+        done = "the target was empty: copied"
+    console.print(
+        f"{done} {summary.copied:,} rows from one snapshot of {escape(_shown_url(source))} "
+        f"into {escape(_shown_url(target))}; every table's count matches",
+        highlight=False,
+    )
+
+
+def _backup_progress():
+    """A rich progress display and the ``(step, done, total)`` callback that drives it."""
+    progress = Progress(
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def show(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = progress.add_task(step, total=total or None)
+        progress.update(tasks[step], completed=done, total=total or None)
+
+    return progress, show
+
+
+def _report_verified(verified, archive: Path) -> None:
+    if verified.skipped:
+        console.print(f"[yellow]{verified.skipped}[/yellow]")
+        return
+    for table, (expected, found) in sorted(verified.mismatches.items()):
+        console.print(f"[red]mismatch[/red] {table}: manifest {expected:,}, found {found}")
+    if verified.mismatches:
+        raise typer.Exit(1)
+    console.print(f"{archive}: {len(verified.counts)} tables, every count matches the manifest")
+
+
+_BACKUP_DEST = (
+    "Archive to write (.tar, .tar.gz, .tar.xz) or a folder for a dated one; with --verify, "
+    "the archive to check."
+)
+_BACKUP_VERIFY = "Check an archive instead: restore a throwaway copy and count its tables."
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help=_BACKUP_DEST)],
+    verify: Annotated[bool, typer.Option(help=_BACKUP_VERIFY)] = False,
+    database: Annotated[str | None, typer.Option(help="Store URL (default: settings).")] = None,
+) -> None:
+    """Back up the store, its saved indexes and its signing key into one archive (site may run)."""
+    from broadsheet.db.backup import BackupError, backup_store, verify_archive
+
+    url = database or get_settings().database_url
+    progress, show = _backup_progress()
+    try:
+        with progress:
+            if verify:
+                manifest, verified = verify_archive(dest, url, show)
+            else:
+                written, manifest = backup_store(url, dest, show)
+    except BackupError as exc:
+        console.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    if verify:
+        _report_verified(verified, dest)
+        return
+    rows = sum(manifest.tables.values())
+    console.print(
+        f"wrote {written} ({manifest.engine}, revision {manifest.revision}, {rows:,} rows)"
+    )
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="An archive written by `broadsheet backup`.")],
+    database: Annotated[str | None, typer.Option(help="Store URL (default: settings).")] = None,
+    replace: Annotated[bool, typer.Option(help="Overwrite a store that holds data.")] = False,
+) -> None:
+    """Restore a backup (stop the site first); checks the archive before, the counts after."""
+    from broadsheet.db.backup import BackupError, restore_store
+
+    progress, show = _backup_progress()
+    try:
+        with progress:
+            manifest, verified = restore_store(
+                archive, database or get_settings().database_url, replace, show
+            )
+    except BackupError as exc:
+        console.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    console.print(f"restored {archive} (made {manifest.created_at}, revision {manifest.revision})")
+    _report_verified(verified, archive)
 
 
 @digest_app.command("send")
@@ -699,22 +874,26 @@ def digest_send(
 
 @app.command()
 def worker() -> None:
-    """Run the scheduler: harvest the configured categories, send digests at the set hour."""
+    """Run the scheduler: harvest the configured categories, embed and index new papers, send
+    digests at the set hour; each run recorded, late jobs mailed to admins."""
     import logging
 
-    from rich.logging import RichHandler
-
     from broadsheet.digest.worker import Worker
+    from broadsheet.logs import log_handler, say
     from broadsheet.secret_key import secret_key
 
-    logging.basicConfig(
-        level=logging.INFO, handlers=[RichHandler(console=console)], format="%(message)s"
-    )
+    handler = log_handler(get_settings().log_format, console)  # LOG_FORMAT: text or json
+    logging.basicConfig(level=logging.INFO, handlers=[handler], format="%(message)s")
     settings = get_settings()
-    console.print(
+    every = settings.index_every_minutes
+    say(
+        settings.log_format,
         f"worker: harvesting {', '.join(settings.harvest_categories) or 'nothing'} every "
-        f"{settings.harvest_every_hours:g} h; digests from {settings.digest_hour:02d}:00 UTC "
-        f"(weekly on day {settings.digest_weekday}); Ctrl-C stops"
+        f"{settings.harvest_every_hours:g} h; indexing after each harvest"
+        f"{f' and every {every:g} min' if every else ''}; digests from "
+        f"{settings.digest_hour:02d}:00 UTC "
+        f"(weekly on day {settings.digest_weekday}); Ctrl-C stops",
+        console,
     )
     with contextlib.suppress(KeyboardInterrupt):
         Worker(_store(), settings, secret_key(settings)).run()
@@ -743,7 +922,16 @@ def users_create(
     except AccountError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
+    if member.is_admin:
+        _audit("member.make_admin", member)
     console.print(f"created {member.username}" + (" (admin)" if member.is_admin else ""))
+
+
+def _audit(action: str, member) -> None:
+    """Record in the admins' audit log what a ``users`` command did to ``member``."""
+    from broadsheet.community.admin_members import record_command_line_action
+
+    record_command_line_action(_store(), action, member)
 
 
 @users_app.command("admin")
@@ -759,6 +947,8 @@ def users_admin(
     except AccountError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
+    action = "member.make_admin" if member.is_admin else "member.unmake_admin"
+    _audit(action, member)
     console.print(f"{member.username} is {'now' if member.is_admin else 'no longer'} an admin")
 
 
@@ -773,6 +963,7 @@ def users_sign_out(username: Annotated[str, typer.Argument(help="An existing mem
     except AccountError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
+    _audit("member.sign_out", member)
     console.print(f"signed {member.username} out everywhere; their API tokens are revoked")
 
 
@@ -790,10 +981,31 @@ def users_password(
     except AccountError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
+    _audit("member.password", member)
     console.print(
         f"new password set for {member.username}; their sessions have ended and their API "
         "tokens are revoked"
     )
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument(help="An existing member.")],
+    enable: Annotated[bool, typer.Option(help="Let the member sign in again instead.")] = False,
+) -> None:
+    """Disable an account: it cannot sign in, and every session and API token ends (the
+    admin pages do the same, for any account but the admin's own)."""
+    from broadsheet.community.admin_members import MemberNotFound, set_disabled_by_name
+
+    try:
+        member = set_disabled_by_name(_store(), username, not enable)
+    except MemberNotFound as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if enable:
+        console.print(f"{member.username} can sign in again")
+    else:
+        console.print(f"{member.username} is disabled; their sessions and API tokens have ended")
 
 
 @app.command()
@@ -835,6 +1047,8 @@ def serve(
     from pydantic import ValidationError
     from threadpoolctl import threadpool_limits
 
+    from broadsheet.logs import say, server_log_config
+
     given = {"FORWARDED_ALLOW_IPS": forwarded_allow_ips, "HOST": host, "PORT": port}
     for name, value in given.items():  # through the environment, so every worker sees them
         if value is not None:  # (BASE_URL, when unset, follows the host and port)
@@ -846,8 +1060,8 @@ def serve(
     except ValidationError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"believing X-Forwarded-For from: {trusted or 'no one'}", highlight=False)
-    console.print(f"links in mails go to: {settings.base_url} (BASE_URL)", highlight=False)
+    say(settings.log_format, f"believing X-Forwarded-For from: {trusted or 'no one'}", console)
+    say(settings.log_format, f"links in mails go to: {settings.base_url} (BASE_URL)", console)
     _store()  # migrate once before workers start
     # Each worker serves one request per core at a time: math libraries get one thread each
     # instead of spinning up one per core in every worker (measured: 3x more paper pages/s).
@@ -858,6 +1072,10 @@ def serve(
     if warm_up:
         os.environ.setdefault("BROADSHEET_WARM_UP_SEARCH", "1")
         get_settings.cache_clear()
+    if settings.metrics_enabled and workers > 1:  # each worker's counts, added up on scrape
+        from broadsheet.metrics import share_between_processes
+
+        share_between_processes()
     uvicorn.run(
         "broadsheet.web.app:create_app",
         factory=True,
@@ -865,7 +1083,8 @@ def serve(
         port=settings.port,
         workers=workers,
         reload=reload,
-        access_log=access_log,
+        access_log=False,  # the app logs each request itself (web/request_id.py)
+        log_config=server_log_config(settings.log_format, access_log=access_log),
         timeout_keep_alive=keep_alive,
         # the app itself believes only the proxies in the settings (one place decides); uvicorn
         # would otherwise believe X-Forwarded-For from 127.0.0.1, i.e. from any local client

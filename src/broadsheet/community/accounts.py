@@ -117,6 +117,8 @@ def authenticate(engine: Engine, username: str, password: str) -> Member:
     stored = None if row is None else row.password_hash
     if not verify_password(stored, password[:MAX_PASSWORD]):
         raise AccountError("password", "Wrong username or password.")
+    if row.disabled_at is not None:
+        raise AccountError("username", "This account is disabled: ask an admin of this site.")
     if needs_rehash(stored):
         with engine.begin() as connection:
             connection.execute(

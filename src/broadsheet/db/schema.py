@@ -186,6 +186,7 @@ users = Table(
     # what a session names: random per account, replaced by sign-out, a password change or an
     # admin's sign-out, which ends every session begun before
     Column("session_key", String(64), nullable=False),
+    Column("disabled_at", DateTime),  # an admin disabled the account: no way in
     sqlite_autoincrement=True,  # ids are never reused (sessions and links name them)
 )
 # Usernames (ASCII) are unique in any letter case ("Ada" and "ada" are one member).
@@ -376,4 +377,63 @@ digest_sent_papers = Table(  # papers already in someone's digest are not sent t
     ),
     Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("period_key", String(16), nullable=False),
+)
+
+# Each run of a worker's job (ops/jobs.py): a run being made is also the claim that keeps a
+# second worker off the same job. ``counts`` says what it did; ``error`` why it failed.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job", String(100), nullable=False),  # harvest:cs.CL, index, digest:daily, ...
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),  # empty while it runs
+    Column("outcome", String(16), nullable=False),  # running, ok, failed
+    Column("counts", JSON, nullable=False),
+    Column("error", Text),  # short, with any credentials taken out
+    Column("worker", String(300), nullable=False),  # host:pid
+    Index("ix_job_runs_job_started_at", "job", "started_at"),
+    sqlite_autoincrement=True,
+)
+
+job_alerts = Table(  # a late job's current episode: its admins are mailed once per episode
+    "job_alerts",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("late_since", DateTime, nullable=False),
+    Column("claimed_at", DateTime),  # a worker mailing it now (a lapsed claim is taken again)
+    Column("mailed_at", DateTime),
+)
+
+admin_audit = Table(  # what admins did, who and when (community/audit.py)
+    "admin_audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("action", String(64), nullable=False),  # e.g. member.disable, paper.unhide
+    Column("target", Text, nullable=False),  # what it was done to, e.g. "user:7"
+    Column("detail", JSON, nullable=False),
+    Index("ix_admin_audit_at", "at"),
+    Index("ix_admin_audit_actor_id", "actor_id"),  # deleting a member clears theirs
+    sqlite_autoincrement=True,
+)
+
+# A member's report of a comment, open until an admin hides the comment or dismisses it
+comment_reports = Table(
+    "comment_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
+    Column("reporter_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("reason", String(500), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    Column("resolved_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("outcome", String(16)),  # hidden, dismissed
+    UniqueConstraint("comment_id", "reporter_id", name="uq_comment_reports_comment_reporter"),
+    Index("ix_comment_reports_open", "resolved_at", "id"),
+    Index("ix_comment_reports_reporter_id", "reporter_id"),
+    Index("ix_comment_reports_resolved_by", "resolved_by"),
+    sqlite_autoincrement=True,
 )

@@ -434,3 +434,36 @@ def delivery_failures(engine: Engine, limit: int = 100) -> list[DeliveryFailure]
             .limit(limit)
         ).all()
     return [DeliveryFailure(r[0], r[1], r[2], r[3] or "", r[4]) for r in rows]
+
+
+def failed_periods(engine: Engine) -> list[str]:
+    """The periods that hold failed deliveries, newest first."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(digest_outbox.c.period_key)
+                .where(digest_outbox.c.status == "failed")
+                .group_by(digest_outbox.c.period_key)
+                .order_by(digest_outbox.c.period_key.desc())
+            ).scalars()
+        )
+
+
+def retry_failed(engine: Engine, key: str) -> int:
+    """Make the failed deliveries of period ``key`` due again (as new: their attempts start
+    over); how many. ``send_digests`` for the period then sends them."""
+    with engine.begin() as connection:
+        return connection.execute(
+            update(digest_outbox)
+            .where(digest_outbox.c.period_key == key, digest_outbox.c.status == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=_now())
+        ).rowcount
+
+
+def period_of(key: str) -> tuple[Frequency, date]:
+    """The frequency and a day of the period ``key`` names (``period_key`` read back);
+    ValueError for anything else."""
+    if "-W" in key:
+        year, week = key.split("-W")
+        return Frequency.weekly, date.fromisocalendar(int(year), int(week), 1)
+    return Frequency.daily, date.fromisoformat(key)

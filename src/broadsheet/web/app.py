@@ -34,6 +34,7 @@ from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.ratelimit import RateLimited
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import make_engine, open_store
+from broadsheet.db.timeouts import Timeouts
 from broadsheet.feed.views import utc_now
 from broadsheet.search.embed import preload_query_embedder
 from broadsheet.search.hybrid import SearchRequest, search_papers
@@ -42,11 +43,14 @@ from broadsheet.web.access_log import redact_tokens_in_access_log
 from broadsheet.web.auth import SignInRequired, sign_in_url
 from broadsheet.web.errors import describe, heading_for, wants_json
 from broadsheet.web.links import coins_title, here
+from broadsheet.web.metrics import install_metrics
 from broadsheet.web.page_cache import PageCache
 from broadsheet.web.render import is_htmx, render
+from broadsheet.web.request_id import RequestLog
 from broadsheet.web.routes import (
     account_data,
     accounts,
+    admin,
     api,
     api_member,
     assets,
@@ -73,6 +77,7 @@ from broadsheet.web.security import (
     refuse_nul_characters,
     secret_key,
 )
+from broadsheet.web.unavailable import install as install_unavailable
 
 HERE = Path(__file__).parent
 VENDOR = Path(str(files("broadsheet_vendor")))  # htmx and Swagger UI, as published
@@ -108,11 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.engine = open_store(settings.database_url)
+    app.state.engine = open_store(settings.database_url, Timeouts.for_requests(settings))
     app.state.read_engine = read_engine_for(settings, app.state.engine)
     app.state.templates = make_templates(settings)
-    app.state.page_cache = PageCache()  # rendered feed fragments, for visitors
-    app.state.feed_cache = PageCache()  # the feed's rows, for everyone
+    app.state.page_cache = PageCache("pages")  # rendered feed fragments, for visitors
+    app.state.feed_cache = PageCache("feed_rows")  # the feed's rows, for everyone
+    install_metrics(app, settings)  # /metrics and the requests' counts, when enabled
     app.state.search_ready = threading.Event()
     if settings.warm_up_search:
         start_warm_up(app.state.read_engine, app.state.search_ready, settings.embedding_model)
@@ -120,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.search_ready.set()
     app.state.secret = secret_key(settings)
     redact_tokens_in_access_log()  # mailed links' tokens stay out of the server's log
+    app.add_middleware(RequestLog, server_error=_server_error)  # inside the headers' middleware
     app.add_middleware(
         SessionMiddleware,
         secret_key=app.state.secret,
@@ -152,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(community.router)
     app.include_router(community.submit_router)
     app.include_router(moderation.router)
+    app.include_router(admin.router)
+    app.include_router(admin.actions)
     app.include_router(api_member.router)  # before /api/papers/{id:path}: no overlap, clearer
     app.include_router(api.router)
     app.include_router(feeds.router)
@@ -161,16 +170,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HasherBusy, _try_again_later)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    install_unavailable(app)  # 503s while the store cannot answer, and /readyz
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> Response:
-        """Ready once search is (503 while the model warms up, so a balancer can wait).
+        """Alive: 200 while the process serves, warming up or not (readiness: /readyz).
 
         On the event loop, not in the thread pool: it answers even while every thread works.
         """
-        if app.state.search_ready.is_set():
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "warming up"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     return app
 
@@ -179,7 +187,7 @@ def read_engine_for(settings: Settings, engine: Engine) -> Engine:
     """The replica's engine when one is set (read-only: never migrated), else ``engine``."""
     if not settings.read_database_url:
         return engine
-    return make_engine(settings.read_database_url)
+    return make_engine(settings.read_database_url, Timeouts.for_requests(settings))
 
 
 @asynccontextmanager
@@ -258,6 +266,14 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> Res
     problems = describe(exc.errors())
     message = "This address has values the site cannot read:"
     return await _error_page(request, 422, message, problems)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug: FastAPI's JSON shape under /api/, else an error page with the request id."""
+    if wants_json(request):
+        return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+    message = "Something went wrong on the server. It has been logged."
+    return await _error_page(request, 500, message)
 
 
 async def _error_page(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
-from broadsheet.community import library, moderation
+from broadsheet.community import admin_members, library, moderation
 
 # 422: what was sent is wrong (said in words); 403: not this member's to do; 404: what it
 # names is not there, or not the member's to see.
@@ -17,6 +17,7 @@ STATUS_OF: dict[type[Exception], int] = {
     moderation.NotAllowed: 403,
     library.NotFound: 404,
     moderation.NotFound: 404,
+    admin_members.MemberNotFound: 404,
 }
 
 

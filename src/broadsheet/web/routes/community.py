@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from broadsheet.community import reports
 from broadsheet.community.accounts import Member
 from broadsheet.community.comments import (
     MAX_COMMENT,
@@ -97,10 +98,11 @@ def hide_paper(
     paper_id: str,
     member: MemberDep,
     hidden: Annotated[bool, Form()] = True,
+    reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     paper_id = canonical_id(paper_id)
     with refusals():
-        set_paper_hidden(request.app.state.engine, member, paper_id, hidden)
+        set_paper_hidden(request.app.state.engine, member, paper_id, hidden, reason)
     if hidden:  # where the admin sees what is hidden, and can show it again
         return RedirectResponse(f"/admin/hidden?hidden={quote(paper_id)}#papers", 303)
     return RedirectResponse(f"/papers/{paper_id}", 303)
@@ -112,10 +114,25 @@ def hide_comment(
     comment_id: CommentId,
     member: MemberDep,
     hidden: Annotated[bool, Form()] = True,
+    reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     with refusals():
-        paper_id = set_comment_hidden(request.app.state.engine, member, comment_id, hidden)
+        engine = request.app.state.engine
+        paper_id = set_comment_hidden(engine, member, comment_id, hidden, reason)
     return RedirectResponse(f"/papers/{paper_id}#comment-{comment_id}", 303)
+
+
+@router.post("/comments/{comment_id}/report")
+def report_comment(
+    request: Request,
+    comment_id: CommentId,
+    member: MemberDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """A member tells the admins about a comment; it stays shown until one of them acts."""
+    with refusals():
+        paper_id = reports.report_comment(request.app.state.engine, member, comment_id, reason)
+    return RedirectResponse(f"/papers/{paper_id}?reported={comment_id}#comment-{comment_id}", 303)
 
 
 def _edit_form(
