@@ -54,8 +54,12 @@ AXE_PAGES = {
     "admin-reports": "/admin/reports",
     "admin-audit": "/admin/audit",
     "admin-hidden": "/admin/hidden",
+    "admin-settings": "/admin/settings",
 }
-ADMIN_PAGES = ("/admin", "/admin/members", "/admin/reports", "/admin/audit", "/admin/hidden")
+ADMIN_PAGES = (
+    "/admin", "/admin/members", "/admin/reports", "/admin/audit", "/admin/hidden",
+    "/admin/settings",
+)  # fmt: skip
 SWAGGER_UI_OWN = pytest.mark.xfail(
     strict=True,
     reason="Swagger UI's own markup: contrast of its method badges and version stamp, "

@@ -22,7 +22,7 @@ from web.conftest import MailingClient, form_token, mail_settings
 from web.test_community import PASSWORD, _paper, sign_in, sign_up
 from web.test_library import post
 
-ADMIN_PAGES = ["/admin", "/admin/members", "/admin/reports", "/admin/audit"]
+ADMIN_PAGES = ["/admin", "/admin/members", "/admin/reports", "/admin/audit", "/admin/settings"]
 
 
 @pytest.fixture
@@ -262,3 +262,38 @@ def test_the_command_line_disables_and_its_actions_are_audited(
     sign_in(site, "boss")
     page = site.get("/admin/audit").text
     assert page.count("<td>the command line</td>") == 4 and "(deleted account)" not in page
+
+
+def test_site_settings_close_sign_ups_and_show_a_notice(
+    site: TestClient, store: Engine, database_url: str
+) -> None:
+    sign_in(site, "boss")
+    assert "Anyone may sign up" in site.get("/admin/settings").text
+    too_long = post(site, "/admin/settings", {"signups_open": "true", "notice": "x" * 301})
+    assert too_long.status_code == 422 and "at most 300" in too_long.text
+    saved = post(site, "/admin/settings", {"notice": "Down for maintenance  at 18:00\nUTC"})
+    assert saved.status_code == 303
+    assert "Saved: notice, signups_open" in site.get(saved.headers["location"]).text
+    again = post(site, "/admin/settings", {"notice": "Down for maintenance at 18:00 UTC"})
+    assert "Nothing changed." in site.get(again.headers["location"]).text
+    own = Settings(database_url=database_url, secret_key="test-secret")
+    with MailingClient(create_app_for(own)) as visitor:  # another process's view of the store
+        home = visitor.get("/").text
+        assert "Down for maintenance at 18:00 UTC" in home and 'href="/signup' not in home
+        closed = visitor.get("/signup")
+        assert closed.status_code == 403 and "Sign-ups are closed" in closed.text
+        token = form_token(visitor.get("/signin").text)
+        refused = visitor.post(
+            "/signup", data={"username": "eve", "password": PASSWORD, "csrf_token": token}
+        )
+        assert refused.status_code == 403
+    with store.connect() as connection:
+        assert (
+            connection.execute(select(users.c.id).where(users.c.username == "eve")).first() is None
+        )
+    assert [a for _, a, _ in _audit(store)] == ["site.settings"]
+    create_member(store, "ada", PASSWORD)
+    post(site, "/signout")
+    sign_in(site, "ada")
+    assert site.get("/admin/settings").status_code == 404
+    assert post(site, "/admin/settings", {"signups_open": "true"}).status_code == 404

@@ -437,3 +437,14 @@ comment_reports = Table(
     Index("ix_comment_reports_resolved_by", "resolved_by"),
     sqlite_autoincrement=True,
 )
+
+# What an admin changed of the site's settings while it runs (community/site_settings.py)
+site_settings = Table(
+    "site_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Index("ix_site_settings_updated_by", "updated_by"),
+)

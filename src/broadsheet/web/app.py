@@ -32,6 +32,7 @@ from broadsheet import __version__
 from broadsheet.community.comments import can_delete, can_edit
 from broadsheet.community.passwords import HasherBusy
 from broadsheet.community.ratelimit import RateLimited
+from broadsheet.community.site_settings import SiteSettingsCache
 from broadsheet.config import Settings, get_settings
 from broadsheet.db.engine import make_engine, open_store
 from broadsheet.db.timeouts import Timeouts
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(settings)
     app.state.page_cache = PageCache("pages")  # rendered feed fragments, for visitors
     app.state.feed_cache = PageCache("feed_rows")  # the feed's rows, for everyone
+    app.state.site_settings = SiteSettingsCache()  # what admins set while the site runs
     install_metrics(app, settings)  # /metrics and the requests' counts, when enabled
     app.state.search_ready = threading.Event()
     if settings.warm_up_search:

@@ -23,6 +23,7 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     for mark in MARKS:
         context.setdefault(mark, set())
     context.update(_digest_frame(request, context["member"]))
+    context.setdefault("site", request.app.state.site_settings.get(request.app.state.engine))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 

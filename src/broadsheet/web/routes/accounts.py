@@ -56,9 +56,17 @@ def _cast_vote_after_sign_in(request: Request, member: Member, then: str) -> Non
         set_vote(request.app.state.engine, member, canonical_id(paper_id), voted=True)
 
 
+def _signups_closed(request: Request) -> HTMLResponse | None:
+    """The page saying sign-ups are closed (an admin closed them), or None while open."""
+    state = request.app.state
+    if state.site_settings.get(state.engine).signups_open:
+        return None
+    return render(request, "signup.html", status_code=403, closed=True)
+
+
 @router.get("/signup", response_class=HTMLResponse)
 def signup_page(request: Request, next: NextQuery = "/", then: ThenQuery = ""):
-    return _form(request, "signup.html", safe_next(next), then)
+    return _signups_closed(request) or _form(request, "signup.html", safe_next(next), then)
 
 
 @router.post("/signup", response_class=HTMLResponse, dependencies=[Depends(require_csrf)])
@@ -70,6 +78,8 @@ def signup(
     then: ThenField = "",
 ):
     engine = request.app.state.engine
+    if closed := _signups_closed(request):
+        return closed
 
     def attempt() -> Member:
         ratelimit.check(engine, ratelimit.SIGN_UPS, f"ip:{client_address(request)}")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from broadsheet.community import admin_members, reports
+from broadsheet.community import admin_members, reports, site_settings
 from broadsheet.community.accounts import Member
 from broadsheet.community.audit import admin_actions, record_admin_action
 from broadsheet.community.mail_queue import send_later
@@ -183,3 +183,32 @@ def audit_page(request: Request, admin: AdminDep, page: PageNumber = 1) -> HTMLR
         request, "admin_audit.html", entries=entries,
         pages=paging("/admin/audit", [], page, total, PAGE),
     )  # fmt: skip
+
+
+@router.get("/admin/settings", response_class=HTMLResponse)
+def site_settings_page(request: Request, admin: AdminDep) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        current = site_settings.read_site_settings(connection)
+    changed = request.query_params.get("changed")  # None: not just saved
+    return render(request, "admin_settings.html", current=current, changed=changed)
+
+
+@actions.post("/admin/settings", response_class=HTMLResponse)
+def change_site_settings(
+    request: Request,
+    admin: AdminDep,
+    notice: Annotated[str, Form(max_length=5000)] = "",
+    signups_open: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save the settings that are safe to change while the site runs (an unticked box is
+    not sent: sign-ups close)."""
+    state = request.app.state
+    try:
+        wanted = site_settings.checked(signups_open, notice)
+    except site_settings.SiteSettingError as exc:
+        given = site_settings.SiteSettings(signups_open, notice)
+        return render(request, "admin_settings.html", status_code=422, current=given,
+                      error=str(exc), field=exc.field)  # fmt: skip
+    changed = site_settings.change_site_settings(state.engine, admin, wanted)
+    state.site_settings.forget()
+    return RedirectResponse(f"/admin/settings?{urlencode({'changed': ', '.join(changed)})}", 303)

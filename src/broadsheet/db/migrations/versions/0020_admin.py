@@ -1,10 +1,13 @@
-"""The admin dashboard: members an admin disabled, and members' reports of comments.
+"""The admin dashboard: members an admin disabled, members' reports of comments, and the
+site's settings an admin changes while it runs.
 
 - ``users.disabled_at``: when an admin disabled the account (it cannot sign in; every session
   and token ended then). Empty for every account until then.
 - ``comment_reports``: one report per member and comment ("report this comment"), open until
   an admin hides the comment or dismisses the report. The reporter's id goes empty when their
   account is deleted; a deleted comment takes its reports with it.
+- ``site_settings``: one row per setting an admin changed on the admin pages (whether anyone
+  may sign up, a notice on every page); a setting without a row has its default.
 
 Revision ID: 0020
 Revises: 0019
@@ -63,8 +66,25 @@ def upgrade() -> None:
         op.create_index("ix_comment_reports_reporter_id", "comment_reports", ["reporter_id"])
         op.create_index("ix_comment_reports_resolved_by", "comment_reports", ["resolved_by"])
 
+    if "site_settings" not in inspector.get_table_names():
+        op.create_table(
+            "site_settings",
+            sa.Column("key", sa.String(64), primary_key=True),
+            sa.Column("value", sa.JSON, nullable=False),
+            sa.Column("updated_at", sa.DateTime, nullable=False),
+            sa.Column("updated_by", sa.Integer),
+            sa.ForeignKeyConstraint(
+                ["updated_by"],
+                ["users.id"],
+                ondelete="SET NULL",
+                name="fk_site_settings_updated_by_users",
+            ),
+        )
+        op.create_index("ix_site_settings_updated_by", "site_settings", ["updated_by"])
+
 
 def downgrade() -> None:
+    op.drop_table("site_settings")
     op.drop_table("comment_reports")
     # SQLite (3.35+) drops a column in place: no rebuild of users, whose expression index a
     # batch rebuild would lose
