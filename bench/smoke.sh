@@ -23,4 +23,8 @@ run vector_engines.py --papers 1000 --queries 5
 run for_you.py --papers 1000 --signals 100 --requests 3
 run collection_page.py --papers 300 --requests 3 --parallel 4
 run embed.py --abstracts 8 --rounds 1
+run backup.py --papers 300 --members 10 --votes 500 --comments 50 --alone 0.5  # says "skipped" without the shared data
+run metrics_overhead.py --papers 300 --rounds 2 --requests 3 --scrapes 3 --cold 0
+# the container bench builds an image (minutes, as root, with podman): here only its --check
+echo "== bench/container.sh --check"; bash bench/container.sh --check
 echo "bench smoke: every script ran"
